@@ -1,0 +1,11 @@
+"""MaskFormer (Cheng et al., NeurIPS 2021): mask classification for semantic segmentation.
+
+Importing this package registers its components: the ``MaskFormer`` meta-architecture, the
+``MaskFormerHead`` and ``BasePixelDecoder`` heads, and the ``mask_former_semantic`` dataset mapper.
+"""
+from . import data  # noqa: F401  (registers dataset mappers)
+from . import modeling  # noqa: F401  (registers heads)
+from .config import add_mask_former_config, add_swin_config
+from .mask_former_model import MaskFormer, semantic_inference
+
+__all__ = ["MaskFormer", "add_mask_former_config", "add_swin_config", "semantic_inference"]

@@ -1,0 +1,109 @@
+"""MaskFormer's FPN pixel decoder (MaskFormer Sec. 3.3 and A.1: "a light-weight FPN")."""
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from segcore.config import configurable
+from segcore.layers import Conv2d, ShapeSpec, c2_xavier_fill, get_norm
+from segcore.modeling import SEM_SEG_HEADS_REGISTRY
+
+__all__ = ["BasePixelDecoder", "build_pixel_decoder"]
+
+
+def build_pixel_decoder(cfg, input_shape: Dict[str, ShapeSpec]) -> nn.Module:
+    """Build the pixel decoder named by ``MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME``.
+
+    Pixel decoders are registered in ``SEM_SEG_HEADS_REGISTRY`` (as in the original code) and must
+    have ``forward_features(features) -> (mask_features, transformer_encoder_features, ...)``.
+
+    Raises:
+        KeyError: the name is not registered.
+        TypeError: the module has no ``forward_features``.
+    """
+    from segcore.modeling.backbone.build import _get
+
+    name = cfg.MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME
+    model = _get(SEM_SEG_HEADS_REGISTRY, name, "MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME")(cfg, input_shape)
+    if not callable(getattr(model, "forward_features", None)):
+        raise TypeError(f"Pixel decoder '{name}' has no forward_features(features) method")
+    return model
+
+
+@SEM_SEG_HEADS_REGISTRY.register()
+class BasePixelDecoder(nn.Module):
+    """Top-down FPN over backbone features, then a 3x3 conv to per-pixel embeddings.
+
+    Module names: ``layer_{i}`` (3x3 output convs), ``adapter_{i}`` (1x1 lateral convs; none for the
+    coarsest level), ``mask_features``, with i = 1 for the finest input (res2).
+
+    Args:
+        input_shape: {name: ShapeSpec} of the features used (sorted by stride internally).
+        conv_dim: FPN width. mask_dim: per-pixel embedding width. norm: norm of the FPN convs.
+
+    ``forward_features(features)`` returns ``(mask_features, None)`` with mask_features
+    (B, mask_dim, H/s, W/s) at the finest input stride s (4 for res2).
+    """
+
+    @configurable
+    def __init__(self, input_shape: Dict[str, ShapeSpec], *, conv_dim: int, mask_dim: int,
+                 norm: Optional[str] = None):
+        super().__init__()
+        input_shape = sorted(input_shape.items(), key=lambda x: x[1].stride)
+        self.in_features = [k for k, _ in input_shape]
+        feature_channels = [v.channels for _, v in input_shape]
+        lateral_convs, output_convs = [], []
+        use_bias = norm == "" or norm is None
+        for idx, in_channels in enumerate(feature_channels):
+            if idx == len(self.in_features) - 1:
+                output_conv = Conv2d(in_channels, conv_dim, kernel_size=3, stride=1, padding=1, bias=use_bias,
+                                     norm=get_norm(norm, conv_dim), activation=F.relu)
+                c2_xavier_fill(output_conv)
+                self.add_module(f"layer_{idx + 1}", output_conv)
+                lateral_convs.append(None)
+            else:
+                lateral_conv = Conv2d(in_channels, conv_dim, kernel_size=1, bias=use_bias, norm=get_norm(norm, conv_dim))
+                output_conv = Conv2d(conv_dim, conv_dim, kernel_size=3, stride=1, padding=1, bias=use_bias,
+                                     norm=get_norm(norm, conv_dim), activation=F.relu)
+                c2_xavier_fill(lateral_conv)
+                c2_xavier_fill(output_conv)
+                self.add_module(f"adapter_{idx + 1}", lateral_conv)
+                self.add_module(f"layer_{idx + 1}", output_conv)
+                lateral_convs.append(lateral_conv)
+            output_convs.append(output_conv)
+        # top-down order: coarsest (res5) first
+        self.lateral_convs = lateral_convs[::-1]
+        self.output_convs = output_convs[::-1]
+        self.mask_dim = mask_dim
+        self.mask_features = Conv2d(conv_dim, mask_dim, kernel_size=3, stride=1, padding=1)
+        c2_xavier_fill(self.mask_features)
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]) -> dict:
+        head = cfg.MODEL.SEM_SEG_HEAD
+        return {
+            "input_shape": {k: v for k, v in input_shape.items() if k in head.IN_FEATURES},
+            "conv_dim": head.CONVS_DIM,
+            "mask_dim": head.MASK_DIM,
+            "norm": head.NORM,
+        }
+
+    def forward_features(self, features: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, None]:
+        y = None
+        for idx, f in enumerate(self.in_features[::-1]):
+            x = features[f]
+            lateral_conv = self.lateral_convs[idx]
+            output_conv = self.output_convs[idx]
+            if lateral_conv is None:
+                y = output_conv(x)
+            else:
+                cur_fpn = lateral_conv(x)
+                y = cur_fpn + F.interpolate(y, size=cur_fpn.shape[-2:], mode="nearest")
+                y = output_conv(y)
+        return self.mask_features(y), None
+
+    def forward(self, features: Dict[str, torch.Tensor], targets=None):
+        raise RuntimeError("Pixel decoders are used through forward_features(features), not forward()")

@@ -1,0 +1,37 @@
+#!/usr/bin/env python
+"""Installs segcore (the Detectron2-style engine) and the model families.
+
+torch is pinned to a range that the local CPU build (2.13.0) satisfies, so installing this
+package never replaces an installed torch; install torch first (see README.md).
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="mask-classification-seg",
+    version="0.1.0",
+    description="MaskFormer, Mask2Former and SeMask in one Detectron2-style codebase",
+    python_requires=">=3.10",
+    packages=find_packages(include=["segcore", "segcore.*", "mask_former", "mask_former.*"]),
+    package_data={"segcore": ["data/categories/*.json", "model_zoo/configs/**/*.yaml"]},
+    install_requires=[
+        "torch>=2.1,<=2.13.0",
+        "fvcore>=0.1.5",
+        "iopath>=0.1.9",
+        "pycocotools>=2.0.6",
+        "scipy>=1.10",
+        "opencv-python-headless>=4.8",
+        "numpy>=1.24",
+        "pillow>=9.0",
+        "pyyaml>=6.0",
+        "tqdm>=4.60",
+        "tabulate>=0.9",
+        "termcolor>=2.0",
+        "tensorboard>=2.12",
+        "scikit-image>=0.21",
+        "matplotlib>=3.7",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+    entry_points={
+        "segcore.model_families": ["mask_former = mask_former.config:add_mask_former_config"],
+    },
+)

@@ -1,0 +1,81 @@
+"""ResNet: Detectron2 names and shapes, depths, strides, freezing, the DeepLab stem and multi-grid."""
+import pytest
+import torch
+
+from reference_utils import reference_keys
+from segcore.config import get_cfg
+from segcore.layers import FrozenBatchNorm2d
+from segcore.modeling import build_backbone
+
+
+def _cfg(**resnets):
+    cfg = get_cfg()
+    cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+    cfg.MODEL.BACKBONE.FREEZE_AT = 0
+    for k, v in resnets.items():
+        setattr(cfg.MODEL.RESNETS, k, v)
+    return cfg
+
+
+def test_r50_names_and_shapes_equal_detectron2():
+    model = build_backbone(_cfg(STRIDE_IN_1X1=False))
+    ref = [(k[len("backbone."):], s) for k, s in reference_keys("mf_ade20k_sem_R50") if k.startswith("backbone.")]
+    assert [(k, tuple(v.shape)) for k, v in model.state_dict().items()] == ref
+
+
+@pytest.mark.parametrize("depth,channels,params_m", [(18, [64, 128, 256, 512], 11.2), (34, [64, 128, 256, 512], 21.3),
+                                                     (50, [256, 512, 1024, 2048], 23.5),
+                                                     (101, [256, 512, 1024, 2048], 42.5)])
+def test_depths_output_shapes_and_sizes(depth, channels, params_m):
+    cfg = _cfg(DEPTH=depth, RES2_OUT_CHANNELS=64 if depth < 50 else 256)
+    model = build_backbone(cfg)
+    out = model(torch.zeros(1, 3, 67, 99))
+    for name, c, s in zip(["res2", "res3", "res4", "res5"], channels, [4, 8, 16, 32]):
+        assert out[name].shape == (1, c, -(-67 // s), -(-99 // s)), name
+        assert model.output_shape()[name].channels == c and model.output_shape()[name].stride == s
+    n = sum(p.numel() for p in model.parameters()) / 1e6
+    assert n == pytest.approx(params_m, rel=0.02)  # torchvision's counts without the fc layer
+
+
+def test_stride_in_1x1_moves_the_stride():
+    a = build_backbone(_cfg(STRIDE_IN_1X1=True))
+    b = build_backbone(_cfg(STRIDE_IN_1X1=False))
+    assert a.res3[0].conv1.stride == (2, 2) and a.res3[0].conv2.stride == (1, 1)
+    assert b.res3[0].conv1.stride == (1, 1) and b.res3[0].conv2.stride == (2, 2)
+
+
+def test_freeze_at_stops_gradients_and_freezes_norms():
+    cfg = _cfg(NORM="BN")
+    cfg.MODEL.BACKBONE.FREEZE_AT = 2
+    model = build_backbone(cfg)
+    assert not any(p.requires_grad for p in model.stem.parameters())
+    assert not any(p.requires_grad for p in model.res2.parameters())
+    assert all(p.requires_grad for p in model.res3.parameters())
+    assert isinstance(model.stem.conv1.norm, FrozenBatchNorm2d)
+    assert isinstance(model.res2[0].conv1.norm, FrozenBatchNorm2d)
+    assert isinstance(model.res3[0].conv1.norm, torch.nn.BatchNorm2d)
+
+
+def test_deeplab_stem_and_multigrid_r101c():
+    cfg = _cfg(DEPTH=101, STEM_TYPE="deeplab", STEM_OUT_CHANNELS=128, RES5_DILATION=2, RES5_MULTI_GRID=[1, 2, 4])
+    model = build_backbone(cfg)
+    keys = model.state_dict().keys()
+    assert {"stem.conv1.weight", "stem.conv2.weight", "stem.conv3.weight"} <= set(keys)
+    assert model.stem.conv1.weight.shape == (64, 3, 3, 3) and model.stem.conv3.weight.shape == (128, 64, 3, 3)
+    assert model.res2[0].conv1.weight.shape[1] == 128
+    assert [blk.conv2.dilation for blk in model.res5] == [(2, 2), (4, 4), (8, 8)]
+    out = model(torch.zeros(1, 3, 64, 64))
+    assert out["res5"].shape[-2:] == (4, 4)  # dilated res5 keeps stride 16
+    assert model.output_shape()["res5"].stride == 16
+
+
+def test_out_features_subset_and_errors():
+    model = build_backbone(_cfg(OUT_FEATURES=["res3"]))
+    assert set(model(torch.zeros(1, 3, 32, 32))) == {"res3"}
+    assert not hasattr(model, "res4")  # unused stages are not built
+    with pytest.raises(ValueError, match="res6"):
+        build_backbone(_cfg(OUT_FEATURES=["res6"]))
+    with pytest.raises(ValueError, match="DEPTH"):
+        build_backbone(_cfg(DEPTH=42))
+    with pytest.raises(ValueError, match="Unknown norm"):
+        build_backbone(_cfg(NORM="XX"))

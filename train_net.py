@@ -1,0 +1,52 @@
+#!/usr/bin/env python
+"""Train and evaluate any model family of this project (MaskFormer, and later Mask2Former, SeMask).
+
+Usage (as the original projects' train_net.py):
+
+    python train_net.py --config-file configs/ade20k-150/maskformer_R50_bs16_160k.yaml --num-gpus 8
+    python train_net.py --config-file CONFIG --eval-only MODEL.WEIGHTS /path/to/model_final.pth
+    python train_net.py --config-file CONFIG --resume            # continue from OUTPUT_DIR/last_checkpoint
+
+On a machine without CUDA, ``--num-gpus N`` starts N CPU processes (gloo backend).
+"""
+from __future__ import annotations
+
+import sys
+
+from segcore.checkpoint import Checkpointer
+from segcore.config import add_model_family_configs, get_cfg
+from segcore.engine import DefaultTrainer, default_argument_parser, default_setup, launch
+
+
+def setup(args):
+    """Build the frozen config: defaults + every installed family's keys + file + overrides."""
+    cfg = get_cfg()
+    add_model_family_configs(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    return cfg
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        model = DefaultTrainer.build_model(cfg)
+        Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        return DefaultTrainer.test(cfg, model)
+    trainer = DefaultTrainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+def cli(argv=None):
+    args = default_argument_parser().parse_args(argv)
+    if not args.config_file:
+        sys.exit("train_net.py: --config-file is required")
+    return launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+                  dist_url=args.dist_url, args=(args,))
+
+
+if __name__ == "__main__":
+    cli()
