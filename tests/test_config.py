@@ -94,7 +94,7 @@ def test_safe_eval_refuses(expr):
 def test_original_ade20k_config_resolves(mf_cfg):
     mf_cfg.merge_from_file(os.path.join(CONFIGS, "ade20k-150", "maskformer_R50_bs16_160k.yaml"))
     assert mf_cfg.MODEL.META_ARCHITECTURE == "MaskFormer"
-    assert mf_cfg.INPUT.CROP.SIZE == (512, 512)
+    assert list(mf_cfg.INPUT.CROP.SIZE) == [512, 512]  # yacs coerces to the default's list type
     assert mf_cfg.DATASETS.TRAIN == ("ade20k_sem_seg_train",)
     assert mf_cfg.INPUT.MIN_SIZE_TRAIN[0] == 256 and mf_cfg.INPUT.MIN_SIZE_TRAIN[-1] == 1024
     assert mf_cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE == "full_model"

@@ -1,0 +1,5 @@
+"""MaskFormer data: dataset mappers (importing this registers them in ``DATASET_MAPPER_REGISTRY``)."""
+from . import dataset_mappers  # noqa: F401
+from .dataset_mappers import MaskFormerSemanticDatasetMapper
+
+__all__ = ["MaskFormerSemanticDatasetMapper"]

@@ -1,0 +1,340 @@
+"""Saving and loading model checkpoints (Detectron2's ``DetectionCheckpointer`` on fvcore's ``Checkpointer``).
+
+What this adds to fvcore's ``Checkpointer``:
+
+* **atomic saves**: a checkpoint (and the ``last_checkpoint`` tag) is written to a temporary
+  file in the same folder, flushed, ``fsync`` ed and moved into place with ``os.replace``, so a
+  crash never leaves a partial file under a checkpoint name;
+* **safe loads**: ``.pth`` files are read with ``torch.load(weights_only=True)``; Detectron2
+  ``.pkl`` files with a restricted unpickler (:mod:`.safe_pickle`). Readers are chosen by file
+  suffix (:attr:`Checkpointer.file_readers`), so more formats can be added;
+* a **report** of missing, unexpected and shape-mismatched keys (logged; kept in
+  :attr:`Checkpointer.incompatible_keys`; an error only with ``strict=True``);
+* paths through the project's ``PathManager`` (local files, ``http(s)://``, ``detectron2://``).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import tempfile
+from typing import IO, Any, Callable
+
+import torch
+from fvcore.common.checkpoint import Checkpointer as _FvCheckpointer
+from fvcore.common.checkpoint import PeriodicCheckpointer
+from fvcore.common.checkpoint import _filter_reused_missing_keys, _IncompatibleKeys
+from torch import nn
+
+from segcore.utils import comm
+from segcore.utils.file_io import PathManager
+
+from .safe_pickle import safe_load
+
+__all__ = ["Checkpointer", "DetectionCheckpointer", "PeriodicCheckpointer", "atomic_write", "format_incompatible_keys"]
+
+LAST_CHECKPOINT_FILE = "last_checkpoint"
+# Buffers that old checkpoints may lack and that the model's config initializes anyway.
+_IGNORED_MISSING_BUFFERS = ("pixel_mean", "pixel_std")
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(dirname: str) -> None:
+    """Persist a rename in ``dirname`` (best effort: not all platforms can open folders)."""
+    try:
+        fd = os.open(dirname, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, write_fn: Callable[[IO[bytes]], None], path_manager=PathManager) -> None:
+    """Write a file so that ``path`` holds either its old content or the complete new one.
+
+    ``write_fn(f)`` writes to a temporary file ``.<name>.<random>.tmp`` in the same folder,
+    which is then flushed, ``fsync`` ed and renamed onto ``path`` (``os.replace``, atomic on
+    POSIX and Windows). If ``write_fn`` raises, the temporary file is removed and the error
+    propagates. Non-local paths (``scheme://``) are written directly through ``path_manager``.
+
+    Args:
+        path: destination file.
+        write_fn: writes the content to the binary file object it is given.
+    """
+    if "://" in path:
+        with path_manager.open(path, "wb") as f:
+            write_fn(f)
+        return
+    dirname = os.path.dirname(os.path.abspath(path))
+    os.makedirs(dirname, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=dirname)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write_fn(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp creates 0600
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_path)
+        raise
+    _fsync_dir(dirname)
+
+
+def format_incompatible_keys(incompatible: _IncompatibleKeys) -> str:
+    """A plain-text report: one line per shape-mismatched, missing and unexpected key.
+
+    Args:
+        incompatible: ``(missing_keys, unexpected_keys, incorrect_shapes)`` as returned by
+            :meth:`Checkpointer._load_model`; ``incorrect_shapes`` holds
+            ``(key, shape in checkpoint, shape in model)``.
+
+    Returns:
+        str: an empty string when nothing differs.
+    """
+    lines = []
+    for key, shape_checkpoint, shape_model in incompatible.incorrect_shapes:
+        lines.append(
+            f"  shape mismatch (not loaded): {key}: {tuple(shape_checkpoint)} in the checkpoint, "
+            f"{tuple(shape_model)} in the model"
+        )
+    lines.extend(f"  missing in the checkpoint: {k}" for k in incompatible.missing_keys)
+    lines.extend(f"  unexpected in the checkpoint (unused): {k}" for k in incompatible.unexpected_keys)
+    return "\n".join(lines)
+
+
+class Checkpointer(_FvCheckpointer):
+    """Save / load a model and other checkpointables (optimizer, scheduler, trainer, ...).
+
+    As Detectron2's ``DetectionCheckpointer``; see the module docstring for what differs from
+    fvcore. A saved file ``<save_dir>/<name>.pth`` holds ``{"model": state_dict,
+    <checkpointable>: state_dict, **extra}``; ``<save_dir>/last_checkpoint`` names the latest.
+
+    Args:
+        model: the model (a ``DistributedDataParallel`` / ``DataParallel`` wrapper is unwrapped).
+        save_dir: folder of saved checkpoints ("" disables saving).
+        save_to_disk: whether :meth:`save` writes; default: only on the main process.
+        checkpointables: objects with ``state_dict()`` / ``load_state_dict()``, saved and
+            restored under their keyword name.
+
+    Attributes:
+        incompatible_keys: after :meth:`load`, ``(missing_keys, unexpected_keys,
+            incorrect_shapes)`` of the model weights, or ``None`` before any load.
+        file_readers: file suffix -> name of the method that reads such a file into
+            ``{"model": state_dict, ...}``; other suffixes use ``_load_torch_file``.
+    """
+
+    file_readers: dict[str, str] = {".pkl": "_load_pkl_file"}
+
+    def __init__(self, model: nn.Module, save_dir: str = "", *, save_to_disk: bool | None = None, **checkpointables: Any):
+        if save_to_disk is None:
+            save_to_disk = comm.is_main_process()
+        super().__init__(model, save_dir, save_to_disk=save_to_disk, **checkpointables)
+        self.logger = logging.getLogger(__name__)
+        self.path_manager = PathManager
+        self.incompatible_keys: _IncompatibleKeys | None = None
+
+    # ------------------------------------------------------------------ saving
+    def save(self, name: str, **kwargs: Any) -> None:
+        """Write ``<save_dir>/<name>.pth`` atomically and tag it in ``last_checkpoint``.
+
+        Args:
+            name: file name without the ``.pth`` suffix (no folder part).
+            kwargs: extra picklable data saved at the top level (e.g. ``iteration=N``).
+
+        Raises:
+            ValueError: ``name`` contains a path separator.
+        """
+        if not self.save_dir or not self.save_to_disk:
+            return
+        basename = f"{name}.pth"
+        save_file = os.path.join(self.save_dir, basename)
+        if os.path.basename(save_file) != basename:
+            raise ValueError(f"Checkpoint name must be a plain file name, got {name!r}")
+        data: dict[str, Any] = {"model": self.model.state_dict()}
+        for key, obj in self.checkpointables.items():
+            data[key] = obj.state_dict()
+        data.update(kwargs)
+        self.logger.info(f"Saving checkpoint to {save_file}")
+        atomic_write(save_file, lambda f: torch.save(data, f), self.path_manager)
+        self.tag_last_checkpoint(basename)
+
+    def tag_last_checkpoint(self, last_filename_basename: str) -> None:
+        """Atomically write ``last_filename_basename`` into ``<save_dir>/last_checkpoint``."""
+        save_file = os.path.join(self.save_dir, LAST_CHECKPOINT_FILE)
+        atomic_write(save_file, lambda f: f.write(last_filename_basename.encode("utf-8")), self.path_manager)
+
+    # ----------------------------------------------------------------- loading
+    def load(self, path: str, checkpointables: list[str] | None = None, *, strict: bool = False) -> dict[str, Any]:
+        """Load model weights (and checkpointables) from ``path``.
+
+        Weights whose shape differs from the model's are skipped; every missing, unexpected
+        and skipped key is logged and kept in :attr:`incompatible_keys`.
+
+        Args:
+            path: local path, ``http(s)://`` URL or ``detectron2://`` path of a ``.pth``
+                (``{"model": state_dict, ...}`` or a bare state dict) or Detectron2 ``.pkl``
+                file; "" loads nothing.
+            checkpointables: names of the checkpointables to restore (default: all that the
+                file has; ``[]``: the model only).
+            strict: raise if any key is missing, unexpected or of another shape (the matching
+                weights are loaded first, as ``torch.nn.Module.load_state_dict(strict=True)``).
+
+        Returns:
+            dict: the file's data not consumed (e.g. ``{"iteration": N}``).
+
+        Raises:
+            FileNotFoundError: ``path`` does not exist.
+            RuntimeError: ``strict`` and the keys differ (the message lists them).
+            KeyError: a requested checkpointable was not registered with this checkpointer.
+            pickle.UnpicklingError: the file holds objects that a weight file may not hold.
+        """
+        if not path:
+            self.logger.info("No checkpoint found. Initializing model from scratch")
+            return {}
+        self.logger.info(f"[Checkpointer] Loading from {path} ...")
+        local_path = self._get_local_path(path)
+        checkpoint = self._load_file(local_path)
+        if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
+            raise ValueError(f"Checkpoint {path} does not contain a state dict (got {type(checkpoint).__name__})")
+        try:
+            incompatible = self._load_model(checkpoint)
+        except ValueError as e:
+            raise ValueError(f"Cannot load the weights in {path}: {e}") from e
+        self.incompatible_keys = incompatible
+        if incompatible is not None:
+            self._log_incompatible_keys(incompatible)
+            if strict and (incompatible.missing_keys or incompatible.unexpected_keys or incompatible.incorrect_shapes):
+                raise RuntimeError(
+                    f"The weights in {path} do not match the model {type(self.model).__name__} (strict=True):\n"
+                    + format_incompatible_keys(incompatible)
+                )
+
+        names = list(self.checkpointables) if checkpointables is None else list(checkpointables)
+        for key in names:
+            if key not in self.checkpointables:
+                raise KeyError(
+                    f"'{key}' is not a checkpointable of this checkpointer (registered: {sorted(self.checkpointables)})"
+                )
+            if key in checkpoint:
+                self.logger.info(f"Loading {key} from {path} ...")
+                self.checkpointables[key].load_state_dict(checkpoint.pop(key))
+        return checkpoint
+
+    def resume_or_load(self, path: str, resume: bool = True) -> dict[str, Any]:
+        """Resume from ``<save_dir>/last_checkpoint`` if ``resume`` and it exists (model and all
+        checkpointables), else load only the model weights of ``path`` ("" loads nothing).
+
+        Returns:
+            same as :meth:`load`.
+        """
+        if resume and self.has_checkpoint():
+            return self.load(self.get_checkpoint_file())
+        return self.load(path, checkpointables=[])
+
+    def _get_local_path(self, path: str) -> str:
+        if os.path.isfile(path):
+            return path
+        if "://" in path:
+            local = self.path_manager.get_local_path(path)
+            if os.path.isfile(local):
+                return local
+        raise FileNotFoundError(f"Checkpoint file not found: {path}")
+
+    def _load_file(self, filename: str) -> dict[str, Any]:
+        """Read a local checkpoint file with the reader registered for its suffix.
+
+        Returns:
+            dict: ``{"model": {name: tensor or ndarray}, ...}``; with
+            ``"matching_heuristics": True`` when names must be matched approximately.
+        """
+        suffix = os.path.splitext(filename)[1].lower()
+        reader = getattr(self, self.file_readers.get(suffix, "_load_torch_file"))
+        return reader(filename)
+
+    def _load_torch_file(self, filename: str) -> dict[str, Any]:
+        """A ``torch.save`` file, read with ``weights_only=True``; a bare state dict is wrapped."""
+        try:
+            loaded = torch.load(filename, map_location=torch.device("cpu"), weights_only=True)
+        except pickle.UnpicklingError as e:  # objects that weights_only refuses
+            raise pickle.UnpicklingError(f"Cannot load checkpoint {filename}: {e}") from e
+        except (RuntimeError, EOFError) as e:  # truncated or not a torch file
+            raise RuntimeError(f"Cannot load checkpoint {filename}: {e}") from e
+        if not isinstance(loaded, dict):
+            raise ValueError(f"Checkpoint {filename} holds a {type(loaded).__name__}, expected a dict")
+        if "model" not in loaded:
+            loaded = {"model": loaded}
+        return loaded
+
+    def _load_pkl_file(self, filename: str) -> dict[str, Any]:
+        """A Detectron2 ``.pkl``: ``{"model": {name: ndarray}, "__author__": ...}`` or a
+        Caffe2-style ``{"blobs": {...}}`` / flat ``{name: ndarray}`` (name matching needed)."""
+        with self.path_manager.open(filename, "rb") as f:
+            data = safe_load(f, source=filename)
+        if not isinstance(data, dict):
+            raise ValueError(f"Checkpoint {filename} holds a {type(data).__name__}, expected a dict")
+        if "model" in data and "__author__" in data:
+            self.logger.info(f"Reading a file from '{data['__author__']}'")
+            return data
+        if "blobs" in data:  # Caffe2 detection models keep the weights under "blobs"
+            data = data["blobs"]
+        data = {k: v for k, v in data.items() if not k.endswith("_momentum")}
+        return {"model": data, "__author__": "Caffe2", "matching_heuristics": True}
+
+    def _load_model(self, checkpoint: dict[str, Any]) -> _IncompatibleKeys:
+        """Copy ``checkpoint["model"]`` into the model (consumes the key); skips shape mismatches.
+
+        Returns:
+            ``(missing_keys, unexpected_keys, incorrect_shapes)``; a shape-mismatched key is
+            only in ``incorrect_shapes``; ``pixel_mean`` / ``pixel_std`` of the model are not
+            reported missing (the config sets them).
+        """
+        if checkpoint.get("matching_heuristics", False):
+            self._convert_ndarray_to_tensor(checkpoint["model"])
+            checkpoint["model"] = self._apply_matching_heuristics(
+                checkpoint["model"], c2_conversion=checkpoint.get("__author__") == "Caffe2"
+            )
+        incompatible = super()._load_model(checkpoint)
+        top_level_buffers = dict(self.model.named_buffers(recurse=False))
+        mismatched = {k for k, _, _ in incompatible.incorrect_shapes}  # reported as such, not as missing
+        missing = [
+            k
+            for k in incompatible.missing_keys
+            if k not in mismatched and not (k in _IGNORED_MISSING_BUFFERS and k in top_level_buffers)
+        ]
+        kept = set(_filter_reused_missing_keys(self.model, missing))
+        missing = [k for k in missing if k in kept]
+        return _IncompatibleKeys(
+            missing_keys=missing,
+            unexpected_keys=list(incompatible.unexpected_keys),
+            incorrect_shapes=list(incompatible.incorrect_shapes),
+        )
+
+    def _apply_matching_heuristics(self, state_dict: dict[str, torch.Tensor], *, c2_conversion: bool) -> dict[str, torch.Tensor]:
+        """Rename checkpoint keys to the model's by name matching (Detectron2's
+        ``align_and_update_state_dicts``). Not available yet: keys are used as they are."""
+        self.logger.warning(
+            "This checkpoint asks for name-matching heuristics, which are not supported yet; "
+            "its keys are loaded by exact name."
+        )
+        return state_dict
+
+    def _log_incompatible_keys(self, incompatible: _IncompatibleKeys) -> None:
+        report = format_incompatible_keys(incompatible)
+        if report:
+            self.logger.warning("Checkpoint and model differ:\n" + report)
+
+
+# Detectron2's name for the same class.
+DetectionCheckpointer = Checkpointer

@@ -1,0 +1,65 @@
+"""``DATASET_MAPPER_REGISTRY``: training dataset mappers by name (``INPUT.DATASET_MAPPER_NAME``).
+
+Model families register their mappers here (MaskFormer: "mask_former_semantic", ...), so the
+trainer picks one from the config without knowing the family.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from fvcore.common.registry import Registry
+
+__all__ = ["DATASET_MAPPER_REGISTRY", "NamedRegistry", "build_dataset_mapper"]
+
+
+
+class NamedRegistry(Registry):
+    """An fvcore ``Registry`` whose ``register`` also takes an explicit name.
+
+    ``@REG.register()`` registers under the class name (as fvcore does);
+    ``@REG.register("short_name")`` under ``short_name`` (config values such as
+    ``INPUT.DATASET_MAPPER_NAME: mask_former_semantic`` are not class names).
+    """
+
+    def register(self, obj: Any = None) -> Any:
+        if isinstance(obj, str):
+            name = obj
+
+            def deco(func_or_class: Any) -> Any:
+                self._do_register(name, func_or_class)
+                return func_or_class
+
+            return deco
+        return super().register(obj)
+
+
+DATASET_MAPPER_REGISTRY = NamedRegistry("DATASET_MAPPER")
+DATASET_MAPPER_REGISTRY.__doc__ = """
+Registry for dataset mappers: callables ``mapper(dataset_dict) -> dict`` that read the files
+named in a Detectron2-format dataset dict and return the model's input (``"image"`` uint8
+(C, H, W), ``"sem_seg"``, ``"instances"``, ...).
+
+A registered object is called as ``obj(cfg, is_train)`` (a ``@configurable`` class). Register
+with ``@DATASET_MAPPER_REGISTRY.register("name")``; the name is the config value.
+"""
+
+
+def build_dataset_mapper(cfg, is_train: bool = True) -> Callable[[dict], Any]:
+    """Build the mapper named by ``cfg.INPUT.DATASET_MAPPER_NAME``.
+
+    Args:
+        cfg: a config with ``INPUT.DATASET_MAPPER_NAME``.
+        is_train: passed to the mapper.
+
+    Raises:
+        KeyError: the name is not registered (the message lists the registered names and says
+            that importing a model family, e.g. ``import mask_former``, registers its mappers).
+    """
+    name = cfg.INPUT.DATASET_MAPPER_NAME
+    if name not in DATASET_MAPPER_REGISTRY:
+        registered = sorted(k for k, _ in DATASET_MAPPER_REGISTRY)
+        raise KeyError(
+            f"INPUT.DATASET_MAPPER_NAME '{name}' is not a registered dataset mapper. Registered: {registered}. "
+            "Model families register their mappers when imported (e.g. `import mask_former`)."
+        )
+    return DATASET_MAPPER_REGISTRY.get(name)(cfg, is_train)

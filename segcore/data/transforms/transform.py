@@ -1,0 +1,114 @@
+"""Deterministic transforms on numpy images and label maps.
+
+The base classes come from fvcore (``Transform``, ``TransformList``, ``CropTransform``,
+``HFlipTransform``, ``VFlipTransform``, ``NoOpTransform``, ``PadTransform``, ``BlendTransform``),
+exactly as Detectron2 uses them; this module adds ``ResizeTransform`` (Detectron2's
+``detectron2/data/transforms/transform.py``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from fvcore.transforms.transform import (
+    BlendTransform,
+    CropTransform,
+    HFlipTransform,
+    NoOpTransform,
+    PadTransform,
+    Transform,
+    TransformList,
+    VFlipTransform,
+)
+from PIL import Image
+from torch.nn import functional as F
+
+__all__ = [
+    "BlendTransform",
+    "CropTransform",
+    "HFlipTransform",
+    "NoOpTransform",
+    "PadTransform",
+    "ResizeTransform",
+    "Transform",
+    "TransformList",
+    "VFlipTransform",
+]
+
+# PIL resampling filter -> torch.nn.functional.interpolate mode, for non-uint8 arrays
+_PIL_TO_TORCH_MODE = {
+    Image.Resampling.NEAREST: "nearest",
+    Image.Resampling.BILINEAR: "bilinear",
+    Image.Resampling.BICUBIC: "bicubic",
+}
+
+
+class ResizeTransform(Transform):
+    """Resize an (H, W) or (H, W, C) array to (new_h, new_w) (Detectron2 ``ResizeTransform``).
+
+    uint8 arrays are resized with PIL; other dtypes (float label maps, float images) with
+    ``torch.nn.functional.interpolate`` (``align_corners=False``), as in Detectron2. Images use
+    ``interp`` (bilinear by default), label maps always nearest neighbour.
+    """
+
+    def __init__(self, h: int, w: int, new_h: int, new_w: int, interp: int | None = None):
+        """
+        Args:
+            h, w: input size in pixels.
+            new_h, new_w: output size in pixels.
+            interp: a PIL resampling filter (``PIL.Image.Resampling``); default bilinear.
+
+        Raises:
+            ValueError: an output size below one pixel.
+        """
+        super().__init__()
+        if new_h < 1 or new_w < 1:
+            raise ValueError(f"ResizeTransform: the output size must be at least 1x1 pixel; got {new_h}x{new_w}")
+        if interp is None:
+            interp = Image.Resampling.BILINEAR
+        self._set_attributes(locals())
+
+    def apply_image(self, img: np.ndarray, interp: int | None = None) -> np.ndarray:
+        """Resize (H, W) or (H, W, C) ``img``; returns (new_h, new_w[, C]) of the same dtype.
+
+        Raises:
+            ValueError: ``img`` is not (h, w[, C]) as declared at construction.
+        """
+        if img.shape[:2] != (self.h, self.w):
+            raise ValueError(
+                f"ResizeTransform made for a {self.h}x{self.w} image was applied to an array of shape {img.shape}"
+            )
+        if img.ndim > 3:
+            raise ValueError(f"ResizeTransform takes (H, W) or (H, W, C) arrays; got shape {img.shape}")
+        interp_method = interp if interp is not None else self.interp
+        if img.dtype == np.uint8:
+            if img.ndim > 2 and img.shape[2] == 1:
+                pil_image = Image.fromarray(img[:, :, 0], mode="L")
+            else:
+                pil_image = Image.fromarray(np.ascontiguousarray(img))
+            ret = np.asarray(pil_image.resize((self.new_w, self.new_h), interp_method))
+            if img.ndim > 2 and img.shape[2] == 1:
+                ret = np.expand_dims(ret, -1)
+            return ret
+        # PIL resizes only uint8 arrays of these shapes: use torch for the rest
+        tensor = torch.from_numpy(np.ascontiguousarray(img))
+        shape = list(tensor.shape)
+        shape_4d = shape[:2] + [1] * (4 - len(shape)) + shape[2:]
+        tensor = tensor.view(shape_4d).permute(2, 3, 0, 1)  # hw(c) -> nchw
+        mode = _PIL_TO_TORCH_MODE[interp_method]
+        align_corners = None if mode == "nearest" else False
+        tensor = F.interpolate(tensor, (self.new_h, self.new_w), mode=mode, align_corners=align_corners)
+        shape[:2] = (self.new_h, self.new_w)
+        return tensor.permute(2, 3, 0, 1).reshape(shape).numpy()  # nchw -> hw(c)
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        """Scale (N, 2) float (x, y) coordinates in place and return them."""
+        coords[:, 0] = coords[:, 0] * (self.new_w * 1.0 / self.w)
+        coords[:, 1] = coords[:, 1] * (self.new_h * 1.0 / self.h)
+        return coords
+
+    def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
+        """Resize an (H, W) label map with nearest-neighbour interpolation."""
+        return self.apply_image(segmentation, interp=Image.Resampling.NEAREST)
+
+    def inverse(self) -> "ResizeTransform":
+        return ResizeTransform(self.new_h, self.new_w, self.h, self.w, self.interp)

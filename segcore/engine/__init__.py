@@ -1,0 +1,15 @@
+"""Training engine: command line, setup, launch, trainers with hooks, predictor."""
+from . import hooks
+from .defaults import (
+    DefaultPredictor,
+    DefaultTrainer,
+    create_ddp_model,
+    default_argument_parser,
+    default_setup,
+    default_writers,
+)
+from .launch import launch
+from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
+
+__all__ = ["AMPTrainer", "DefaultPredictor", "DefaultTrainer", "HookBase", "SimpleTrainer", "TrainerBase",
+           "create_ddp_model", "default_argument_parser", "default_setup", "default_writers", "hooks", "launch"]
