@@ -14,17 +14,12 @@ from __future__ import annotations
 import sys
 
 from segcore.checkpoint import Checkpointer
-from segcore.config import add_model_family_configs, get_cfg
-from segcore.engine import DefaultTrainer, default_argument_parser, default_setup, launch
+from segcore.engine import DefaultTrainer, default_argument_parser, default_setup, launch, setup_cfg
 
 
 def setup(args):
     """Build the frozen config: defaults + every installed family's keys + file + overrides."""
-    cfg = get_cfg()
-    add_model_family_configs(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.freeze()
+    cfg = setup_cfg(args.config_file, args.opts)
     default_setup(cfg, args)
     return cfg
 

@@ -32,7 +32,7 @@ import torch  # noqa: E402
 import tqdm  # noqa: E402
 
 from predictor import VisualizationDemo  # noqa: E402
-from segcore.config import add_model_family_configs, get_cfg  # noqa: E402
+from segcore.engine import setup_cfg as setup_cfg_from_file  # noqa: E402
 from segcore.data.detection_utils import read_image  # noqa: E402
 from segcore.utils.logger import setup_logger  # noqa: E402
 from segcore.utils.video import SUPPORTED_VIDEO_EXTENSIONS, VideoWriter, get_video_info, open_video  # noqa: E402
@@ -57,15 +57,7 @@ def setup_cfg(args: argparse.Namespace):
     Raises:
         segcore.config.ConfigError: unreadable file or unknown key (named in the message).
     """
-    cfg = get_cfg()
-    add_model_family_configs(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        logger.warning(f"MODEL.DEVICE is {cfg.MODEL.DEVICE} but CUDA is not available; running on cpu")
-        cfg.MODEL.DEVICE = "cpu"
-    cfg.freeze()
-    return cfg
+    return setup_cfg_from_file(args.config_file, args.opts)
 
 
 def get_parser() -> argparse.ArgumentParser:

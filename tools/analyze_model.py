@@ -35,7 +35,7 @@ import torch  # noqa: E402
 from fvcore.nn import FlopCountAnalysis, flop_count_table, parameter_count, parameter_count_table  # noqa: E402
 from torch import nn  # noqa: E402
 
-from segcore.config import add_model_family_configs, get_cfg  # noqa: E402
+from segcore.engine import setup_cfg as setup_cfg_from_file  # noqa: E402
 from segcore.modeling import build_model  # noqa: E402
 from segcore.utils.logger import setup_logger  # noqa: E402
 
@@ -52,15 +52,7 @@ def setup_cfg(args: argparse.Namespace):
 
     ``MODEL.DEVICE`` falls back to ``cpu`` when CUDA is requested but unavailable.
     """
-    cfg = get_cfg()
-    add_model_family_configs(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        logger.warning(f"MODEL.DEVICE is {cfg.MODEL.DEVICE} but CUDA is not available; using cpu")
-        cfg.MODEL.DEVICE = "cpu"
-    cfg.freeze()
-    return cfg
+    return setup_cfg_from_file(args.config_file, args.opts)
 
 
 def _output_tensors(obj) -> List[torch.Tensor]:

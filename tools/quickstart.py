@@ -34,7 +34,7 @@ DEFAULT_CONFIG = os.path.join(ROOT, "configs", "quickstart", "maskformer_R18_qui
 
 
 def majority_class_miou(gt_files, num_classes: int, ignore_label: int = 255) -> float:
-    """mIoU (percent) of predicting the most frequent training class everywhere, over ``gt_files``."""
+    """mIoU (percent) over ``gt_files`` of predicting, everywhere, the class most frequent in them."""
     counts = np.zeros(num_classes, dtype=np.int64)
     gts = []
     for f in gt_files:

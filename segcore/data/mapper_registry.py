@@ -7,31 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from fvcore.common.registry import Registry
+from segcore.utils.registry import NamedRegistry
 
-__all__ = ["DATASET_MAPPER_REGISTRY", "NamedRegistry", "build_dataset_mapper"]
-
-
-
-class NamedRegistry(Registry):
-    """An fvcore ``Registry`` whose ``register`` also takes an explicit name.
-
-    ``@REG.register()`` registers under the class name (as fvcore does);
-    ``@REG.register("short_name")`` under ``short_name`` (config values such as
-    ``INPUT.DATASET_MAPPER_NAME: mask_former_semantic`` are not class names).
-    """
-
-    def register(self, obj: Any = None) -> Any:
-        if isinstance(obj, str):
-            name = obj
-
-            def deco(func_or_class: Any) -> Any:
-                self._do_register(name, func_or_class)
-                return func_or_class
-
-            return deco
-        return super().register(obj)
-
+__all__ = ["DATASET_MAPPER_REGISTRY", "build_dataset_mapper"]
 
 DATASET_MAPPER_REGISTRY = NamedRegistry("DATASET_MAPPER")
 DATASET_MAPPER_REGISTRY.__doc__ = """
@@ -57,7 +35,7 @@ def build_dataset_mapper(cfg, is_train: bool = True) -> Callable[[dict], Any]:
     """
     name = cfg.INPUT.DATASET_MAPPER_NAME
     if name not in DATASET_MAPPER_REGISTRY:
-        registered = sorted(k for k, _ in DATASET_MAPPER_REGISTRY)
+        registered = DATASET_MAPPER_REGISTRY.names()
         raise KeyError(
             f"INPUT.DATASET_MAPPER_NAME '{name}' is not a registered dataset mapper. Registered: {registered}. "
             "Model families register their mappers when imported (e.g. `import mask_former`)."

@@ -7,9 +7,11 @@ from .defaults import (
     default_argument_parser,
     default_setup,
     default_writers,
+    setup_cfg,
 )
 from .launch import launch
 from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
 
 __all__ = ["AMPTrainer", "DefaultPredictor", "DefaultTrainer", "HookBase", "SimpleTrainer", "TrainerBase",
-           "create_ddp_model", "default_argument_parser", "default_setup", "default_writers", "hooks", "launch"]
+           "create_ddp_model", "default_argument_parser", "default_setup", "default_writers", "hooks", "launch",
+           "setup_cfg"]

@@ -16,7 +16,7 @@ import os
 import sys
 import weakref
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from segcore.checkpoint import Checkpointer
+from segcore.config import add_model_family_configs, get_cfg
 from segcore.evaluation import (
     DatasetEvaluator,
     build_evaluator,
@@ -152,6 +153,39 @@ def _set_cfg_value(cfg, key_path: str, value: Any) -> None:
         cfg.freeze()
 
 
+def _fall_back_to_cpu(cfg, logger: logging.Logger) -> None:
+    """Switch ``MODEL.DEVICE`` to "cpu" (with a warning) when it asks for CUDA and none is available."""
+    if str(cfg.MODEL.DEVICE).startswith("cuda") and not torch.cuda.is_available():
+        logger.warning(f"MODEL.DEVICE is '{cfg.MODEL.DEVICE}' but CUDA is not available: using 'cpu' instead.")
+        _set_cfg_value(cfg, "MODEL.DEVICE", "cpu")
+
+
+def setup_cfg(config_file: str, opts: Sequence[str] = (), *, freeze: bool = True):
+    """The config of a command line: defaults + every installed model family's keys
+    (:func:`segcore.config.add_model_family_configs`) + ``config_file`` + ``opts`` overrides.
+
+    ``MODEL.DEVICE`` falls back to "cpu" when it asks for CUDA and none is available. Used by
+    ``train_net.py``, ``demo/demo.py`` and ``tools/analyze_model.py``.
+
+    Args:
+        config_file: YAML config path (with ``_BASE_`` inheritance).
+        opts: ``[KEY, VALUE, ...]`` overrides.
+        freeze: freeze the returned config.
+
+    Raises:
+        segcore.config.ConfigError: missing / malformed file or unknown key (named in the message).
+        RuntimeError: no model family is installed.
+    """
+    cfg = get_cfg()
+    add_model_family_configs(cfg)
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    _fall_back_to_cpu(cfg, logging.getLogger(__name__))
+    if freeze:
+        cfg.freeze()
+    return cfg
+
+
 def default_setup(cfg, args: argparse.Namespace | None) -> None:
     """Prepare a training or evaluation process (as Detectron2's ``default_setup``).
 
@@ -178,9 +212,7 @@ def default_setup(cfg, args: argparse.Namespace | None) -> None:
     setup_logger(output_dir or None, distributed_rank=rank, name="fvcore")
     logger = setup_logger(output_dir or None, distributed_rank=rank)
 
-    if str(cfg.MODEL.DEVICE).startswith("cuda") and not torch.cuda.is_available():
-        logger.warning(f"MODEL.DEVICE is '{cfg.MODEL.DEVICE}' but CUDA is not available: using 'cpu' instead.")
-        _set_cfg_value(cfg, "MODEL.DEVICE", "cpu")
+    _fall_back_to_cpu(cfg, logger)
 
     logger.info(f"Rank of current process: {rank}. World size: {comm.get_world_size()}")
     logger.info("Environment info:\n" + collect_env_info())

@@ -217,6 +217,13 @@ class SimpleTrainer(TrainerBase):
             self._data_loader_iter_obj = iter(self.data_loader)
         return self._data_loader_iter_obj
 
+    def _forward_losses(self, data: Any) -> tuple[dict, torch.Tensor]:
+        """Run the model on a batch: ``(loss dict, their sum)``; a bare tensor counts as "total_loss"."""
+        loss_dict = self.model(data)
+        if isinstance(loss_dict, torch.Tensor):
+            return {"total_loss": loss_dict}, loss_dict
+        return loss_dict, sum(loss_dict.values())
+
     def _next_batch(self) -> tuple[Any, float]:
         start = time.perf_counter()
         data = next(self._data_loader_iter)
@@ -228,12 +235,7 @@ class SimpleTrainer(TrainerBase):
         data, data_time = self._next_batch()
         if self.zero_grad_before_forward:
             self.optimizer.zero_grad()
-        loss_dict = self.model(data)
-        if isinstance(loss_dict, torch.Tensor):
-            losses = loss_dict
-            loss_dict = {"total_loss": loss_dict}
-        else:
-            losses = sum(loss_dict.values())
+        loss_dict, losses = self._forward_losses(data)
         if not self.zero_grad_before_forward:
             self.optimizer.zero_grad()
         losses.backward()
@@ -375,12 +377,7 @@ class AMPTrainer(SimpleTrainer):
         if self.zero_grad_before_forward:
             self.optimizer.zero_grad()
         with torch.autocast(device_type=self.device_type, dtype=self.precision, enabled=self.autocast_enabled):
-            loss_dict = self.model(data)
-            if isinstance(loss_dict, torch.Tensor):
-                losses = loss_dict
-                loss_dict = {"total_loss": loss_dict}
-            else:
-                losses = sum(loss_dict.values())
+            loss_dict, losses = self._forward_losses(data)
         if not self.zero_grad_before_forward:
             self.optimizer.zero_grad()
         self.grad_scaler.scale(losses).backward()

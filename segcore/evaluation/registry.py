@@ -16,37 +16,14 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from fvcore.common.registry import Registry
+from segcore.utils.registry import NamedRegistry
 
 from .evaluator import DatasetEvaluator, DatasetEvaluators
 
-__all__ = ["EVALUATOR_REGISTRY", "EvaluatorRegistry", "build_evaluator"]
+__all__ = ["EVALUATOR_REGISTRY", "build_evaluator"]
 
 
-class EvaluatorRegistry(Registry):
-    """An fvcore ``Registry`` whose entries can be registered under an explicit name.
-
-    ``register("type_name")`` returns a decorator; ``register()`` / ``register(obj)`` use the
-    object's ``__name__`` as fvcore does.
-    """
-
-    def register(self, obj: Any = None) -> Any:
-        if isinstance(obj, str):
-            name = obj
-
-            def deco(func: Callable) -> Callable:
-                self._do_register(name, func)
-                return func
-
-            return deco
-        return super().register(obj)
-
-    def names(self) -> list[str]:
-        """The registered names, sorted."""
-        return sorted(name for name, _ in self)
-
-
-EVALUATOR_REGISTRY = EvaluatorRegistry("EVALUATOR")
+EVALUATOR_REGISTRY = NamedRegistry("EVALUATOR")
 EVALUATOR_REGISTRY.__doc__ = """
 Registry of evaluator factories, by dataset ``evaluator_type`` (a metadata field).
 A factory is called as ``factory(cfg, dataset_name, output_folder)`` and returns a
