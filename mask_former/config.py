@@ -45,6 +45,9 @@ def add_mask_former_config(cfg: CN) -> None:
     mf.TEST.OBJECT_MASK_THRESHOLD = 0.0
     mf.TEST.OVERLAP_THRESHOLD = 0.0
     mf.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE = False
+    # Older releases of the original configs name the semantic inference; only the paper's
+    # "probabilistic" marginalization (Sec. 3.4) exists, any other value is an error.
+    mf.TEST.SEMANTIC_INFERENCE_METHOD = "probabilistic"
     mf.SIZE_DIVISIBILITY = 32
 
     cfg.MODEL.SEM_SEG_HEAD.MASK_DIM = 256

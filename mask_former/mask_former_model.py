@@ -13,28 +13,11 @@ from segcore.data import MetadataCatalog
 from segcore.modeling import META_ARCH_REGISTRY, Backbone, build_backbone, build_sem_seg_head, sem_seg_postprocess
 from segcore.structures import ImageList
 
+from .inference import panoptic_inference, semantic_inference
 from .modeling.criterion import SetCriterion
 from .modeling.matcher import HungarianMatcher
 
-__all__ = ["MaskFormer", "semantic_inference"]
-
-
-def semantic_inference(mask_cls: torch.Tensor, mask_pred: torch.Tensor) -> torch.Tensor:
-    """Per-pixel class scores from mask classification (MaskFormer Sec. 3.4, semantic inference).
-
-    ``score(c, x) = sum_i p_i(c) * sigmoid(m_i(x))``, i.e. marginalizing over the query-mask pairs
-    with the no-object probability dropped.
-
-    Args:
-        mask_cls: (Q, K+1) class logits of one image.
-        mask_pred: (Q, H, W) mask logits.
-
-    Returns:
-        (K, H, W) float scores (not normalized across classes).
-    """
-    mask_cls = F.softmax(mask_cls, dim=-1)[..., :-1]
-    mask_pred = mask_pred.sigmoid()
-    return torch.einsum("qc,qhw->chw", mask_cls, mask_pred)
+__all__ = ["MaskFormer"]
 
 
 @META_ARCH_REGISTRY.register()
@@ -44,7 +27,7 @@ class MaskFormer(nn.Module):
     Args:
         backbone: a :class:`Backbone`. sem_seg_head: returns ``pred_logits`` / ``pred_masks``.
         criterion: the loss (:class:`SetCriterion`). num_queries: N.
-        panoptic_on: also produce ``panoptic_seg`` (not available in this release: raises).
+        panoptic_on: also produce ``panoptic_seg`` (Sec. 3.4, general inference).
         object_mask_threshold, overlap_threshold: panoptic inference thresholds.
         metadata: the dataset metadata (class names, thing ids) used by inference.
         size_divisibility: pad the batch to a multiple of this (pixels); < 0 uses the backbone's.
@@ -54,7 +37,9 @@ class MaskFormer(nn.Module):
 
     Input: a list of dicts with ``image`` (uint8 (3, H, W)), optional ``height``/``width`` (output
     size) and, for training, ``instances`` with ``gt_classes`` (M,) int64 and ``gt_masks`` (M, H, W).
-    Training returns the weighted loss dict; eval returns ``[{"sem_seg": (K, height, width)}]``.
+    Training returns the weighted loss dict; eval returns per image ``{"sem_seg": (K, height, width)}``
+    and, with ``panoptic_on``, ``"panoptic_seg": (int32 (height, width), segments_info)`` (thing
+    classes from the metadata's ``thing_dataset_id_to_contiguous_id``).
     """
 
     @configurable
@@ -63,9 +48,6 @@ class MaskFormer(nn.Module):
                  size_divisibility: int, sem_seg_postprocess_before_inference: bool,
                  pixel_mean: Tuple[float, ...], pixel_std: Tuple[float, ...]):
         super().__init__()
-        if panoptic_on:
-            raise NotImplementedError(
-                "MODEL.MASK_FORMER.TEST.PANOPTIC_ON=True: panoptic inference is not available in this release")
         self.backbone = backbone
         self.sem_seg_head = sem_seg_head
         self.criterion = criterion
@@ -88,6 +70,9 @@ class MaskFormer(nn.Module):
         backbone = build_backbone(cfg)
         sem_seg_head = build_sem_seg_head(cfg, backbone.output_shape())
         mf = cfg.MODEL.MASK_FORMER
+        if mf.TEST.SEMANTIC_INFERENCE_METHOD != "probabilistic":
+            raise ValueError(f"MODEL.MASK_FORMER.TEST.SEMANTIC_INFERENCE_METHOD='{mf.TEST.SEMANTIC_INFERENCE_METHOD}' "
+                             "is not supported; only 'probabilistic' (MaskFormer Sec. 3.4) is implemented")
         matcher = HungarianMatcher(cost_class=1, cost_mask=mf.MASK_WEIGHT, cost_dice=mf.DICE_WEIGHT)
         weight_dict = {"loss_ce": 1, "loss_mask": mf.MASK_WEIGHT, "loss_dice": mf.DICE_WEIGHT}
         if mf.DEEP_SUPERVISION:
@@ -165,7 +150,18 @@ class MaskFormer(nn.Module):
             if not self.sem_seg_postprocess_before_inference:
                 r = sem_seg_postprocess(r, image_size, height, width)
             processed_results.append({"sem_seg": r})
+            if self.panoptic_on:
+                processed_results[-1]["panoptic_seg"] = panoptic_inference(
+                    mask_cls_result, mask_pred_result, thing_classes=self.thing_classes,
+                    object_mask_threshold=self.object_mask_threshold, overlap_threshold=self.overlap_threshold)
         return processed_results
+
+    @property
+    def thing_classes(self) -> List[int]:
+        """Contiguous ids of the dataset's thing classes (none without metadata)."""
+        if self.metadata is None:
+            return []
+        return list(self.metadata.get("thing_dataset_id_to_contiguous_id", {}).values())
 
     def prepare_targets(self, targets, images: ImageList) -> List[Dict[str, torch.Tensor]]:
         """Pad each image's gt masks (bottom/right, False) to the padded batch size."""

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mask_former.mask_former_model import semantic_inference
+from mask_former.inference import semantic_inference
 from mask_former.modeling.criterion import SetCriterion, dice_loss, sigmoid_focal_loss
 from mask_former.modeling.matcher import HungarianMatcher, batch_dice_loss, batch_sigmoid_focal_loss
 

@@ -1,4 +1,5 @@
 from .mask_former_head import MaskFormerHead
 from .pixel_decoder import BasePixelDecoder, build_pixel_decoder
+from .transformer_encoder_pixel_decoder import TransformerEncoderPixelDecoder
 
-__all__ = ["BasePixelDecoder", "MaskFormerHead", "build_pixel_decoder"]
+__all__ = ["BasePixelDecoder", "MaskFormerHead", "TransformerEncoderPixelDecoder", "build_pixel_decoder"]
