@@ -11,7 +11,7 @@ import numpy as np
 
 from .categories import QUICKSTART_TABLE, load_quickstart_categories
 from .scene import SceneParams, SceneRecord, render_scene
-from .writers import ADE_SPLITS, ADESemSegWriter, ade_file_stem
+from .writers import ADE_SPLITS, ADESemSegWriter, COCOPanopticWriter, ade_file_stem
 
 __all__ = [
     "DATASET_DIRNAME",
@@ -29,9 +29,10 @@ DATASET_DIRNAME = "quickstart_ade"
 # Completion marker, written last: its absence means the folder is partial (e.g. interrupted).
 MANIFEST_NAME = "quickstart_manifest.json"
 # Bumped whenever the same parameters would produce different files.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 _SPLIT_CODES = {"training": 0, "validation": 1}
-_OUTPUT_FOLDERS = ("images", "annotations", "annotations_detectron2")
+_OUTPUT_FOLDERS = ("images", "annotations", "annotations_detectron2", "quickstart_panoptic_train",
+                   "quickstart_panoptic_val")
 
 
 def quickstart_dataset_dir(root: str) -> str:
@@ -79,6 +80,9 @@ def _expected_files(dataset_dir: str, counts: Dict[str, int]) -> Iterator[str]:
             yield os.path.join(dataset_dir, "images", split, stem + ".jpg")
             yield os.path.join(dataset_dir, "annotations", split, stem + ".png")
             yield os.path.join(dataset_dir, "annotations_detectron2", split, stem + ".png")
+            yield os.path.join(dataset_dir, f"quickstart_panoptic_{ADE_SPLITS[split]}", stem + ".png")
+        yield os.path.join(dataset_dir, f"quickstart_panoptic_{ADE_SPLITS[split]}.json")
+        yield os.path.join(dataset_dir, f"quickstart_instance_{ADE_SPLITS[split]}.json")
 
 
 def _read_complete_manifest(dataset_dir: str, request: dict) -> Optional[dict]:
@@ -144,6 +148,9 @@ def generate_quickstart(
         images/{training,validation}/ADE_{train,val}_%08d.jpg
         annotations/{training,validation}/*.png            class id + 1, 0 = unlabelled
         annotations_detectron2/{training,validation}/*.png class id, 255 = unlabelled
+        quickstart_panoptic_{train,val}/*.png, quickstart_panoptic_{train,val}.json
+                                                           COCO panoptic (the ADE20K panoptic layout)
+        quickstart_instance_{train,val}.json               COCO instances of the things (RLE)
         quickstart_manifest.json                           written last (completion marker)
 
     The output is a pure function of (num_train, num_val, seed, size) and the installed
@@ -200,13 +207,16 @@ def generate_quickstart(
     os.makedirs(dataset_dir, exist_ok=True)
 
     writer = ADESemSegWriter(dataset_dir)
+    panoptic_writer = COCOPanopticWriter(dataset_dir, categories)
     counts = {"training": request["num_train"], "validation": request["num_val"]}
     for split, count in counts.items():
         for folder in (writer.image_root, writer.raw_annotation_root, writer.sem_seg_root):
             os.makedirs(folder(split), exist_ok=True)
         for record in iter_scenes(split, count, request["seed"], params, categories):
             writer.write(record)
+            panoptic_writer.write(record)
     writer.close()
+    panoptic_writer.close()
 
     names = [c["name"] for c in categories]
     summary = writer.summary(names)

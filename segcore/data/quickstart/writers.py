@@ -2,8 +2,9 @@
 
 A writer has ``write(record)`` (called once per image) and ``close()`` (called once after the
 last image, e.g. to write a JSON index) and reports what it made through ``summary()``.
-Further formats (COCO panoptic, COCO instances) are added as further writers fed with the same
-records: every record carries its segments with ids, classes and exact masks.
+:class:`ADESemSegWriter` writes the ADE20K semantic layout; :class:`COCOPanopticWriter` the COCO
+panoptic and COCO instance formats of the same images (every record carries its segments with
+ids, classes and exact masks).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from PIL import Image
 
 from .scene import IGNORE_LABEL, SceneRecord
 
-__all__ = ["ADE_SPLITS", "ade_file_stem", "ADESemSegWriter"]
+__all__ = ["ADE_SPLITS", "ade_file_stem", "ADESemSegWriter", "COCOPanopticWriter"]
 
 # ADE20K folder name of a split -> the word used in its file names (ADE_train_00000001.jpg).
 ADE_SPLITS: Dict[str, str] = {"training": "train", "validation": "val"}
@@ -97,3 +98,81 @@ class ADESemSegWriter:
                 "unlabelled_pixels": int(pixels[IGNORE_LABEL]),
             }
         return out
+
+
+def _id2rgb(segment_ids: np.ndarray) -> np.ndarray:
+    """COCO panoptic PNG encoding: id = R + 256 G + 256^2 B (panopticapi's ``id2rgb``)."""
+    ids = segment_ids.astype(np.uint32)
+    return np.stack([ids % 256, ids // 256 % 256, ids // 65536 % 256], axis=-1).astype(np.uint8)
+
+
+class COCOPanopticWriter:
+    """Writes the COCO panoptic format, in the layout of ADE20K's panoptic release::
+
+        <dataset_dir>/quickstart_panoptic_{train,val}/ADE_*.png   segment ids as RGB (0 = void)
+        <dataset_dir>/quickstart_panoptic_{train,val}.json        images, annotations (segments_info), categories
+        <dataset_dir>/quickstart_instance_{train,val}.json        COCO instances (things, RLE masks)
+
+    Category ids equal the contiguous ids of the table (as ADE20K's panoptic json); every stuff
+    region and every visible object is one segment. The JSON files are written in ``close()``.
+    """
+
+    def __init__(self, dataset_dir: str, categories: List[dict]):
+        self.dataset_dir = dataset_dir
+        self.categories = categories
+        self._panoptic: Dict[str, dict] = {}
+        self._instances: Dict[str, dict] = {}
+
+    def panoptic_root(self, split: str) -> str:
+        return os.path.join(self.dataset_dir, f"quickstart_panoptic_{ADE_SPLITS[split]}")
+
+    def panoptic_json(self, split: str) -> str:
+        return os.path.join(self.dataset_dir, f"quickstart_panoptic_{ADE_SPLITS[split]}.json")
+
+    def instance_json(self, split: str) -> str:
+        return os.path.join(self.dataset_dir, f"quickstart_instance_{ADE_SPLITS[split]}.json")
+
+    def _categories(self, things_only: bool) -> List[dict]:
+        return [{"id": c["id"], "name": c["name"], "isthing": c["isthing"], "color": c["color"],
+                 "supercategory": "thing" if c["isthing"] else "stuff"}
+                for c in self.categories if c["isthing"] or not things_only]
+
+    def write(self, record: SceneRecord) -> None:
+        """Write the panoptic PNG of ``record`` and remember its JSON entries."""
+        from pycocotools import mask as mask_util
+
+        stem = ade_file_stem(record.split, record.index)
+        ids = np.zeros((record.height, record.width), dtype=np.uint32)
+        pan = self._panoptic.setdefault(record.split, {"images": [], "annotations": [],
+                                                       "categories": self._categories(False)})
+        ins = self._instances.setdefault(record.split, {"images": [], "annotations": [],
+                                                        "categories": self._categories(True)})
+        image = {"id": stem, "file_name": stem + ".jpg", "width": record.width, "height": record.height}
+        pan["images"].append(image)
+        ins["images"].append(dict(image))
+        segments_info = []
+        for seg in record.segments:
+            if seg.area == 0:
+                continue
+            ids[seg.mask] = seg.id
+            segments_info.append({"id": int(seg.id), "category_id": int(seg.category_id), "area": seg.area,
+                                  "bbox": [int(v) for v in seg.bbox], "iscrowd": 0})
+            if seg.isthing:
+                rle = mask_util.encode(np.asfortranarray(seg.mask.astype(np.uint8)))
+                rle["counts"] = rle["counts"].decode("ascii")
+                ins["annotations"].append({"id": len(ins["annotations"]) + 1, "image_id": stem,
+                                           "category_id": int(seg.category_id), "segmentation": rle,
+                                           "area": seg.area, "bbox": [int(v) for v in seg.bbox], "iscrowd": 0})
+        pan["annotations"].append({"image_id": stem, "file_name": stem + ".png", "segments_info": segments_info})
+        os.makedirs(self.panoptic_root(record.split), exist_ok=True)
+        Image.fromarray(_id2rgb(ids)).save(os.path.join(self.panoptic_root(record.split), stem + ".png"), format="PNG")
+
+    def close(self) -> None:
+        """Write the panoptic and instance JSON files of every split seen."""
+        import json
+
+        for split in self._panoptic:
+            for path, content in ((self.panoptic_json(split), self._panoptic[split]),
+                                  (self.instance_json(split), self._instances[split])):
+                with open(path, "w", encoding="utf-8") as f:
+                    json.dump(content, f)
