@@ -18,7 +18,7 @@ import functools
 import os
 from typing import Dict, List, Optional, Tuple
 
-from segcore.data.catalog import DatasetCatalog
+from segcore.data.catalog import DatasetCatalog, MetadataCatalog
 from segcore.data.datasets.categories import stuff_classes_and_colors
 from segcore.data.datasets.sem_seg import load_sem_seg, register_sem_seg_dataset
 
@@ -27,7 +27,13 @@ from .dataset import quickstart_dataset_dir
 from .scene import IGNORE_LABEL
 
 __all__ = [
+    "QUICKSTART_INSTANCE_SPLITS",
+    "QUICKSTART_PANOPTIC_SPLITS",
     "QUICKSTART_SEM_SEG_SPLITS",
+    "get_quickstart_panoptic_meta",
+    "load_quickstart_instances",
+    "load_quickstart_panoptic",
+    "register_all_quickstart_panoptic",
     "quickstart_sem_seg_roots",
     "load_quickstart_sem_seg",
     "register_all_quickstart",
@@ -108,3 +114,94 @@ def register_all_quickstart(root: Optional[str] = None) -> None:
 
 
 register_all_quickstart()
+
+
+# name -> (ADE split folder, short split name used in the panoptic / instance file names)
+QUICKSTART_PANOPTIC_SPLITS: Dict[str, Tuple[str, str]] = {
+    "quickstart_panoptic_train": ("training", "train"),
+    "quickstart_panoptic_val": ("validation", "val"),
+}
+QUICKSTART_INSTANCE_SPLITS: Dict[str, Tuple[str, str]] = {
+    "quickstart_instance_train": ("training", "train"),
+    "quickstart_instance_val": ("validation", "val"),
+}
+
+
+def get_quickstart_panoptic_meta() -> dict:
+    """Panoptic metadata in the ADE20K-panoptic convention: category id = contiguous id;
+    ``thing_*`` lists the things, ``stuff_*`` every class."""
+    cats = load_quickstart_categories()
+    return {
+        "thing_classes": [c["name"] for c in cats if c["isthing"]],
+        "thing_colors": [list(c["color"]) for c in cats if c["isthing"]],
+        "stuff_classes": [c["name"] for c in cats],
+        "stuff_colors": [list(c["color"]) for c in cats],
+        "thing_dataset_id_to_contiguous_id": {c["id"]: c["id"] for c in cats if c["isthing"]},
+        "stuff_dataset_id_to_contiguous_id": {c["id"]: c["id"] for c in cats},
+    }
+
+
+def _panoptic_paths(split: str, short: str, root: Optional[str]) -> Dict[str, str]:
+    dataset_dir = quickstart_dataset_dir(_datasets_root() if root is None else root)
+    return {
+        "image_root": os.path.join(dataset_dir, "images", split),
+        "sem_seg_root": os.path.join(dataset_dir, "annotations_detectron2", split),
+        "panoptic_root": os.path.join(dataset_dir, f"quickstart_panoptic_{short}"),
+        "panoptic_json": os.path.join(dataset_dir, f"quickstart_panoptic_{short}.json"),
+        "json_file": os.path.join(dataset_dir, f"quickstart_instance_{short}.json"),
+    }
+
+
+def _require_generated(path: str) -> None:
+    if not os.path.exists(path):
+        datasets_root = os.path.dirname(os.path.dirname(path))
+        raise FileNotFoundError(
+            f"quickstart file {path} does not exist; write the dataset with "
+            f"`python -m segcore.data.quickstart.generate --root {datasets_root}`")
+
+
+def load_quickstart_panoptic(split: str, short: str, root: Optional[str] = None) -> List[dict]:
+    """Load a split as Detectron2 panoptic dicts (``pan_seg_file_name``, ``segments_info``,
+    ``sem_seg_file_name``), resolving the root at call time."""
+    from segcore.data.datasets.coco_panoptic import load_panoptic_json
+
+    p = _panoptic_paths(split, short, root)
+    _require_generated(p["panoptic_json"])
+    return load_panoptic_json(p["panoptic_json"], p["image_root"], p["panoptic_root"], get_quickstart_panoptic_meta(),
+                              sem_seg_dir=p["sem_seg_root"], int_image_id=False)
+
+
+def load_quickstart_instances(name: str, split: str, short: str, root: Optional[str] = None) -> List[dict]:
+    """Load a split as Detectron2 instance dicts (COCO format, RLE masks of the things)."""
+    from segcore.data.datasets.coco import load_coco_json
+
+    p = _panoptic_paths(split, short, root)
+    _require_generated(p["json_file"])
+    return load_coco_json(p["json_file"], p["image_root"], name)
+
+
+def register_all_quickstart_panoptic(root: Optional[str] = None) -> None:
+    """Register ``quickstart_panoptic_{train,val}`` (evaluator type ``ade20k_panoptic_seg``: the
+    layout is ADE20K's) and ``quickstart_instance_{train,val}`` (``coco``); names already
+    registered are left alone."""
+    meta = get_quickstart_panoptic_meta()
+    for name, (split, short) in QUICKSTART_PANOPTIC_SPLITS.items():
+        if name in DatasetCatalog:
+            continue
+        DatasetCatalog.register(name, functools.partial(load_quickstart_panoptic, split, short, root))
+        p = _panoptic_paths(split, short, root)
+        MetadataCatalog.get(name).set(evaluator_type="ade20k_panoptic_seg", ignore_label=IGNORE_LABEL,
+                                      label_divisor=1000, **p, **meta)
+    things = [c for c in load_quickstart_categories() if c["isthing"]]
+    for name, (split, short) in QUICKSTART_INSTANCE_SPLITS.items():
+        if name in DatasetCatalog:
+            continue
+        DatasetCatalog.register(name, functools.partial(load_quickstart_instances, name, split, short, root))
+        p = _panoptic_paths(split, short, root)
+        MetadataCatalog.get(name).set(
+            evaluator_type="coco", json_file=p["json_file"], image_root=p["image_root"],
+            thing_classes=[c["name"] for c in things], thing_colors=[list(c["color"]) for c in things],
+            thing_dataset_id_to_contiguous_id={c["id"]: i for i, c in enumerate(things)})
+
+
+register_all_quickstart_panoptic()
