@@ -30,7 +30,7 @@ setup(
         "scikit-image>=0.21",
         "matplotlib>=3.7",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"test": ["pytest>=7", "transformers>=4.40"]},
     entry_points={
         "segcore.model_families": ["mask_former = mask_former.config:add_mask_former_config"],
     },

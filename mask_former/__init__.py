@@ -1,7 +1,8 @@
 """MaskFormer (Cheng et al., NeurIPS 2021): mask classification for semantic segmentation.
 
 Importing this package registers its components: the ``MaskFormer`` meta-architecture, the
-``MaskFormerHead`` and ``BasePixelDecoder`` heads, and the ``mask_former_semantic`` dataset mapper.
+``MaskFormerHead``, ``BasePixelDecoder`` and ``TransformerEncoderPixelDecoder`` heads, the
+``D2SwinTransformer`` backbone, and the ``mask_former_*`` dataset mappers.
 """
 from . import data  # noqa: F401  (registers dataset mappers)
 from . import modeling  # noqa: F401  (registers heads)

@@ -1,3 +1,4 @@
+from . import backbone  # registers D2SwinTransformer
 from .criterion import SetCriterion
 from .heads import BasePixelDecoder, MaskFormerHead, build_pixel_decoder
 from .matcher import HungarianMatcher

@@ -8,8 +8,13 @@ What this adds to fvcore's ``Checkpointer``:
 * **safe loads**: ``.pth`` files are read with ``torch.load(weights_only=True)``; Detectron2
   ``.pkl`` files with a restricted unpickler (:mod:`.safe_pickle`). Readers are chosen by file
   suffix (:attr:`Checkpointer.file_readers`), so more formats can be added;
-* a **report** of missing, unexpected and shape-mismatched keys (logged; kept in
-  :attr:`Checkpointer.incompatible_keys`; an error only with ``strict=True``);
+* **name matching** for pretrained weights (Detectron2's heuristics, :mod:`.c2_model_loading`):
+  a file with ``"matching_heuristics": True`` (Detectron2 ``.pkl`` files from converters, every
+  ``.pth`` file, as in Detectron2), or a Caffe2 ``.pkl`` (no ``__author__``), is loaded by the
+  longest dot-aligned suffix of each model key, so a backbone-only file loads into a full model;
+* a **report** of what was loaded and of the missing, unexpected and shape-mismatched keys,
+  grouped by module (logged; kept in :attr:`Checkpointer.incompatible_keys`; an error only with
+  ``strict=True``);
 * paths through the project's ``PathManager`` (local files, ``http(s)://``, ``detectron2://``).
 """
 from __future__ import annotations
@@ -26,10 +31,12 @@ from fvcore.common.checkpoint import Checkpointer as _FvCheckpointer
 from fvcore.common.checkpoint import PeriodicCheckpointer
 from fvcore.common.checkpoint import _filter_reused_missing_keys, _IncompatibleKeys
 from torch import nn
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 from segcore.utils import comm
 from segcore.utils.file_io import PathManager
 
+from .c2_model_loading import align_and_update_state_dicts, group_keys_by_prefix
 from .safe_pickle import safe_load
 
 __all__ = ["Checkpointer", "DetectionCheckpointer", "PeriodicCheckpointer", "atomic_write", "format_incompatible_keys"]
@@ -37,6 +44,8 @@ __all__ = ["Checkpointer", "DetectionCheckpointer", "PeriodicCheckpointer", "ato
 LAST_CHECKPOINT_FILE = "last_checkpoint"
 # Buffers that old checkpoints may lack and that the model's config initializes anyway.
 _IGNORED_MISSING_BUFFERS = ("pixel_mean", "pixel_std")
+# Top-level entries of a weight file that describe it and are not handed back by ``load``.
+_METADATA_KEYS = ("__author__", "matching_heuristics")
 
 
 def _current_umask() -> int:
@@ -92,25 +101,34 @@ def atomic_write(path: str, write_fn: Callable[[IO[bytes]], None], path_manager=
     _fsync_dir(dirname)
 
 
-def format_incompatible_keys(incompatible: _IncompatibleKeys) -> str:
-    """A plain-text report: one line per shape-mismatched, missing and unexpected key.
+def format_incompatible_keys(incompatible: _IncompatibleKeys, sources: dict[str, str] | None = None) -> str:
+    """A plain-text report: one line per shape-mismatched key, and per module of missing and
+    unexpected keys (grouped as Detectron2's ``get_missing_parameters_message``:
+    ``backbone.res2.0.conv1.{bias, weight}``).
 
     Args:
         incompatible: ``(missing_keys, unexpected_keys, incorrect_shapes)`` as returned by
             :meth:`Checkpointer._load_model`; ``incorrect_shapes`` holds
-            ``(key, shape in checkpoint, shape in model)``.
+            ``(model key, shape in checkpoint, shape in model)``.
+        sources: model key -> checkpoint key, for shape mismatches found by name matching
+            whose checkpoint key differs from the model key.
 
     Returns:
         str: an empty string when nothing differs.
     """
+    sources = sources or {}
     lines = []
     for key, shape_checkpoint, shape_model in incompatible.incorrect_shapes:
+        src = sources.get(key, key)
+        name = key if src == key else f"{key} (checkpoint key '{src}')"
         lines.append(
-            f"  shape mismatch (not loaded): {key}: {tuple(shape_checkpoint)} in the checkpoint, "
+            f"  shape mismatch (not loaded): {name}: {tuple(shape_checkpoint)} in the checkpoint, "
             f"{tuple(shape_model)} in the model"
         )
-    lines.extend(f"  missing in the checkpoint: {k}" for k in incompatible.missing_keys)
-    lines.extend(f"  unexpected in the checkpoint (unused): {k}" for k in incompatible.unexpected_keys)
+    lines.extend(f"  missing in the checkpoint: {k}" for k in group_keys_by_prefix(incompatible.missing_keys))
+    lines.extend(
+        f"  unexpected in the checkpoint (unused): {k}" for k in group_keys_by_prefix(incompatible.unexpected_keys)
+    )
     return "\n".join(lines)
 
 
@@ -130,7 +148,11 @@ class Checkpointer(_FvCheckpointer):
 
     Attributes:
         incompatible_keys: after :meth:`load`, ``(missing_keys, unexpected_keys,
-            incorrect_shapes)`` of the model weights, or ``None`` before any load.
+            incorrect_shapes)`` of the model weights, or ``None`` before any load. With name
+            matching, ``incorrect_shapes`` names model keys and ``unexpected_keys`` the
+            checkpoint keys (original names) that were loaded nowhere.
+        matched_keys: after a load with name matching, model key -> checkpoint key of every
+            loaded weight (``{}`` otherwise).
         file_readers: file suffix -> name of the method that reads such a file into
             ``{"model": state_dict, ...}``; other suffixes use ``_load_torch_file``.
     """
@@ -144,6 +166,8 @@ class Checkpointer(_FvCheckpointer):
         self.logger = logging.getLogger(__name__)
         self.path_manager = PathManager
         self.incompatible_keys: _IncompatibleKeys | None = None
+        self.matched_keys: dict[str, str] = {}
+        self._mismatch_sources: dict[str, str] = {}
 
     # ------------------------------------------------------------------ saving
     def save(self, name: str, **kwargs: Any) -> None:
@@ -183,9 +207,9 @@ class Checkpointer(_FvCheckpointer):
         and skipped key is logged and kept in :attr:`incompatible_keys`.
 
         Args:
-            path: local path, ``http(s)://`` URL or ``detectron2://`` path of a ``.pth``
-                (``{"model": state_dict, ...}`` or a bare state dict) or Detectron2 ``.pkl``
-                file; "" loads nothing.
+            path: local path, ``http(s)://`` URL (downloaded to the iopath cache) or
+                ``detectron2://`` path of a ``.pth`` (``{"model": state_dict, ...}`` or a bare
+                state dict) or Detectron2 / Caffe2 ``.pkl`` file; "" loads nothing.
             checkpointables: names of the checkpointables to restore (default: all that the
                 file has; ``[]``: the model only).
             strict: raise if any key is missing, unexpected or of another shape (the matching
@@ -196,6 +220,9 @@ class Checkpointer(_FvCheckpointer):
 
         Raises:
             FileNotFoundError: ``path`` does not exist.
+            OSError: a URL could not be downloaded (the message gives the URL and the local
+                cache path to put the file at).
+            AmbiguousMatchError: with name matching, one checkpoint key matches two model keys.
             RuntimeError: ``strict`` and the keys differ (the message lists them).
             KeyError: a requested checkpointable was not registered with this checkpointer.
             pickle.UnpicklingError: the file holds objects that a weight file may not hold.
@@ -211,14 +238,16 @@ class Checkpointer(_FvCheckpointer):
         try:
             incompatible = self._load_model(checkpoint)
         except ValueError as e:
-            raise ValueError(f"Cannot load the weights in {path}: {e}") from e
+            raise type(e)(f"Cannot load the weights in {path}: {e}") from e
+        for key in _METADATA_KEYS:
+            checkpoint.pop(key, None)
         self.incompatible_keys = incompatible
         if incompatible is not None:
             self._log_incompatible_keys(incompatible)
             if strict and (incompatible.missing_keys or incompatible.unexpected_keys or incompatible.incorrect_shapes):
                 raise RuntimeError(
                     f"The weights in {path} do not match the model {type(self.model).__name__} (strict=True):\n"
-                    + format_incompatible_keys(incompatible)
+                    + format_incompatible_keys(incompatible, self._mismatch_sources)
                 )
 
         names = list(self.checkpointables) if checkpointables is None else list(checkpointables)
@@ -264,7 +293,10 @@ class Checkpointer(_FvCheckpointer):
         return reader(filename)
 
     def _load_torch_file(self, filename: str) -> dict[str, Any]:
-        """A ``torch.save`` file, read with ``weights_only=True``; a bare state dict is wrapped."""
+        """A ``torch.save`` file, read with ``weights_only=True``; a bare state dict is wrapped.
+
+        As in Detectron2, names are matched approximately (``matching_heuristics``) unless the
+        file sets ``"matching_heuristics": False``; exact names always win the matching."""
         try:
             loaded = torch.load(filename, map_location=torch.device("cpu"), weights_only=True)
         except pickle.UnpicklingError as e:  # objects that weights_only refuses
@@ -275,17 +307,24 @@ class Checkpointer(_FvCheckpointer):
             raise ValueError(f"Checkpoint {filename} holds a {type(loaded).__name__}, expected a dict")
         if "model" not in loaded:
             loaded = {"model": loaded}
+        loaded.setdefault("matching_heuristics", True)
         return loaded
 
     def _load_pkl_file(self, filename: str) -> dict[str, Any]:
-        """A Detectron2 ``.pkl``: ``{"model": {name: ndarray}, "__author__": ...}`` or a
-        Caffe2-style ``{"blobs": {...}}`` / flat ``{name: ndarray}`` (name matching needed)."""
+        """A Detectron2 ``.pkl``: ``{"model": {name: ndarray}, "__author__": ...}`` (names
+        matched only with ``"matching_heuristics": True``, as in Detectron2), ``{"model": ...}``
+        without an author (names matched), or a Caffe2-style ``{"blobs": {...}}`` / flat
+        ``{name: ndarray}`` (Caffe2 names converted, then matched)."""
         with self.path_manager.open(filename, "rb") as f:
             data = safe_load(f, source=filename)
         if not isinstance(data, dict):
             raise ValueError(f"Checkpoint {filename} holds a {type(data).__name__}, expected a dict")
         if "model" in data and "__author__" in data:
             self.logger.info(f"Reading a file from '{data['__author__']}'")
+            return data
+        if isinstance(data.get("model"), dict):  # Detectron2 layout without an author: match names
+            data = dict(data)
+            data.setdefault("matching_heuristics", True)
             return data
         if "blobs" in data:  # Caffe2 detection models keep the weights under "blobs"
             data = data["blobs"]
@@ -295,19 +334,41 @@ class Checkpointer(_FvCheckpointer):
     def _load_model(self, checkpoint: dict[str, Any]) -> _IncompatibleKeys:
         """Copy ``checkpoint["model"]`` into the model (consumes the key); skips shape mismatches.
 
+        With ``checkpoint["matching_heuristics"]``, checkpoint keys are first renamed to model
+        keys by :func:`~.c2_model_loading.align_and_update_state_dicts` (with the Caffe2 name
+        conversion when ``__author__`` is "Caffe2").
+
         Returns:
             ``(missing_keys, unexpected_keys, incorrect_shapes)``; a shape-mismatched key is
             only in ``incorrect_shapes``; ``pixel_mean`` / ``pixel_std`` of the model are not
             reported missing (the config sets them).
+
+        Raises:
+            AmbiguousMatchError: one checkpoint key matches two model keys.
+            ValueError: a value is neither a tensor nor a NumPy array.
         """
+        self.matched_keys = {}
+        self._mismatch_sources = {}
         if checkpoint.get("matching_heuristics", False):
-            self._convert_ndarray_to_tensor(checkpoint["model"])
-            checkpoint["model"] = self._apply_matching_heuristics(
-                checkpoint["model"], c2_conversion=checkpoint.get("__author__") == "Caffe2"
+            state = checkpoint["model"]
+            self._convert_ndarray_to_tensor(state)
+            consume_prefix_in_state_dict_if_present(state, "module.")
+            match = align_and_update_state_dicts(
+                self.model.state_dict(), state, c2_conversion=checkpoint.get("__author__") == "Caffe2"
             )
-        incompatible = super()._load_model(checkpoint)
+            self.matched_keys = dict(match.matched)
+            self._mismatch_sources = {m: c for m, c, _, _ in match.incorrect_shapes}
+            self._log_matches(match.matched, len(state))
+            checkpoint["model"] = match.state_dict
+            incompatible = super()._load_model(checkpoint)
+            incorrect_shapes = [(m, shape_c, shape_m) for m, _, shape_c, shape_m in match.incorrect_shapes]
+            unexpected = list(match.unused)
+        else:
+            incompatible = super()._load_model(checkpoint)
+            incorrect_shapes = list(incompatible.incorrect_shapes)
+            unexpected = list(incompatible.unexpected_keys)
         top_level_buffers = dict(self.model.named_buffers(recurse=False))
-        mismatched = {k for k, _, _ in incompatible.incorrect_shapes}  # reported as such, not as missing
+        mismatched = {k for k, _, _ in incorrect_shapes}  # reported as such, not as missing
         missing = [
             k
             for k in incompatible.missing_keys
@@ -315,23 +376,33 @@ class Checkpointer(_FvCheckpointer):
         ]
         kept = set(_filter_reused_missing_keys(self.model, missing))
         missing = [k for k in missing if k in kept]
-        return _IncompatibleKeys(
-            missing_keys=missing,
-            unexpected_keys=list(incompatible.unexpected_keys),
-            incorrect_shapes=list(incompatible.incorrect_shapes),
-        )
+        return _IncompatibleKeys(missing_keys=missing, unexpected_keys=unexpected, incorrect_shapes=incorrect_shapes)
 
-    def _apply_matching_heuristics(self, state_dict: dict[str, torch.Tensor], *, c2_conversion: bool) -> dict[str, torch.Tensor]:
-        """Rename checkpoint keys to the model's by name matching (Detectron2's
-        ``align_and_update_state_dicts``). Not available yet: keys are used as they are."""
-        self.logger.warning(
-            "This checkpoint asks for name-matching heuristics, which are not supported yet; "
-            "its keys are loaded by exact name."
+    def _log_matches(self, matched: dict[str, str], num_checkpoint_keys: int) -> None:
+        """Log which model weights were loaded from which checkpoint keys, one line per module."""
+        num_model_keys = len(self.model.state_dict())
+        self.logger.info(
+            f"Name matching loaded {len(matched)} of the model's {num_model_keys} weights from "
+            f"{num_checkpoint_keys} checkpoint weights"
         )
-        return state_dict
+        renamed = {m: c for m, c in matched.items() if m != c}
+        if not renamed:
+            return
+        groups: dict[tuple[str, str], list[str]] = {}
+        for key_model, key_ckpt in sorted(renamed.items()):
+            prefix_model, _, name = key_model.rpartition(".")
+            if key_ckpt == name or key_ckpt.endswith("." + name):
+                prefix_ckpt = key_ckpt[: len(key_ckpt) - len(name)].rstrip(".")
+            else:  # renamed by the Caffe2 conversion: show the whole name
+                prefix_ckpt = key_ckpt
+            groups.setdefault((prefix_model, prefix_ckpt), []).append(name)
+        lines = [
+            f"  {pm}.{{{', '.join(names)}}} <- {pc or '(top level)'}" for (pm, pc), names in groups.items()
+        ]
+        self.logger.info("Weights loaded under another name (model <- checkpoint):\n" + "\n".join(lines))
 
     def _log_incompatible_keys(self, incompatible: _IncompatibleKeys) -> None:
-        report = format_incompatible_keys(incompatible)
+        report = format_incompatible_keys(incompatible, self._mismatch_sources)
         if report:
             self.logger.warning("Checkpoint and model differ:\n" + report)
 
