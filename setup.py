@@ -30,7 +30,13 @@ setup(
         "scikit-image>=0.21",
         "matplotlib>=3.7",
     ],
-    extras_require={"test": ["pytest>=7", "transformers>=4.40"]},
+    extras_require={
+        # Cityscapes evaluation (cityscapesscripts); a faster COCO AP implementation
+        "cityscapes": ["cityscapesScripts>=2.2", "pyquaternion"],
+        "fast-coco": ["faster-coco-eval>=1.6"],
+        # the tests compare against Hugging Face's independent Swin and use every optional evaluator
+        "test": ["pytest>=7", "transformers>=4.40", "cityscapesScripts>=2.2", "pyquaternion", "faster-coco-eval>=1.6"],
+    },
     entry_points={
         "segcore.model_families": ["mask_former = mask_former.config:add_mask_former_config"],
     },

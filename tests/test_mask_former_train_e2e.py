@@ -93,3 +93,37 @@ def test_train_checkpoint_resume_evaluate_and_demo(dataset_root, tmp_path, monke
     cap = cv2.VideoCapture(str(tmp_path / "clip_vis.avi"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
     cap.release()
+
+
+@pytest.fixture
+def panoptic_registered_at(dataset_root):
+    """Register the quickstart panoptic datasets with metadata paths under ``dataset_root`` (metadata
+    paths are bound at registration; the process registered them for ./datasets on import)."""
+    from segcore.data import DatasetCatalog, MetadataCatalog
+    from segcore.data.quickstart import register as qs
+
+    names = [*qs.QUICKSTART_PANOPTIC_SPLITS, *qs.QUICKSTART_INSTANCE_SPLITS]
+
+    def reregister(root):
+        for name in names:
+            DatasetCatalog.remove(name)
+            MetadataCatalog.remove(name)
+        qs.register_all_quickstart_panoptic(root)
+
+    reregister(str(dataset_root))
+    yield
+    reregister(None)
+
+
+def test_panoptic_train_and_evaluate(dataset_root, tmp_path, monkeypatch, panoptic_registered_at):
+    """MaskFormer panoptic on the quickstart's COCO-panoptic files: PQ, SQ, RQ and mIoU come back."""
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(dataset_root))
+    train_net = _load("train_net", os.path.join(ROOT, "train_net.py"))
+    config = os.path.join(ROOT, "configs", "quickstart", "maskformer_panoptic_R18_quickstart.yaml")
+    results = train_net.cli(["--config-file", config, "OUTPUT_DIR", str(tmp_path / "pan"), *TINY,
+                             "SOLVER.MAX_ITER", "2", "MODEL.MASK_FORMER.TEST.OBJECT_MASK_THRESHOLD", "0.0",
+                             "MODEL.MASK_FORMER.TEST.OVERLAP_THRESHOLD", "0.0"])
+    pq = results["panoptic_seg"]
+    assert set(pq) >= {"PQ", "SQ", "RQ", "PQ_th", "PQ_st"}
+    assert all(0.0 <= pq[k] <= 100.0 for k in ("PQ", "SQ", "RQ"))
+    assert 0.0 <= results["sem_seg"]["mIoU"] <= 100.0

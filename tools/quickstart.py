@@ -5,6 +5,7 @@ Runs on a CPU in minutes::
 
     python tools/quickstart.py                       # everything, defaults below
     python tools/quickstart.py --num-gpus 2          # two training processes
+    python tools/quickstart.py --task panoptic       # panoptic segmentation (PQ, SQ, RQ)
 
 Steps (each is the project's normal command line, run in-process):
 1. ``python -m segcore.data.quickstart.generate --root $DETECTRON2_DATASETS`` (skipped if present);
@@ -30,7 +31,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "demo"))
 
-DEFAULT_CONFIG = os.path.join(ROOT, "configs", "quickstart", "maskformer_R18_quickstart.yaml")
+#: --task -> (config, default output folder)
+TASKS = {
+    "semantic": (os.path.join(ROOT, "configs", "quickstart", "maskformer_R18_quickstart.yaml"), "output/quickstart"),
+    "panoptic": (os.path.join(ROOT, "configs", "quickstart", "maskformer_panoptic_R18_quickstart.yaml"),
+                 "output/quickstart_panoptic"),
+}
 
 
 def majority_class_miou(gt_files, num_classes: int, ignore_label: int = 255) -> float:
@@ -51,13 +57,17 @@ def majority_class_miou(gt_files, num_classes: int, ignore_label: int = 255) -> 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config-file", default=DEFAULT_CONFIG)
+    parser.add_argument("--task", choices=sorted(TASKS), default="semantic",
+                        help="semantic (mIoU) or panoptic (PQ, SQ, RQ; also mIoU)")
+    parser.add_argument("--config-file", default=None, help="default: the task's quickstart config")
     parser.add_argument("--datasets-root", default=os.getenv("DETECTRON2_DATASETS", "datasets"))
-    parser.add_argument("--output-dir", default="output/quickstart")
+    parser.add_argument("--output-dir", default=None, help="default: output/quickstart[_panoptic]")
     parser.add_argument("--num-gpus", type=int, default=1, help="training processes (CPU processes without CUDA)")
     parser.add_argument("--demo-images", type=int, default=8, help="validation images drawn by the demo")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="extra KEY VALUE config overrides")
     args = parser.parse_args(argv)
+    args.config_file = args.config_file or TASKS[args.task][0]
+    args.output_dir = args.output_dir or TASKS[args.task][1]
     os.environ["DETECTRON2_DATASETS"] = os.path.abspath(args.datasets_root)
 
     from segcore.data.quickstart import generate_quickstart
@@ -93,11 +103,15 @@ def main(argv=None) -> dict:
     gt_files = sorted(glob.glob(os.path.join(info["annotation_dirs"]["validation"], "*.png")))
     baseline = majority_class_miou(gt_files, info["num_classes"])
     summary = {
-        "mIoU": result["sem_seg/mIoU"], "pACC": result.get("sem_seg/pACC"),
+        "task": args.task, "mIoU": result["sem_seg/mIoU"], "pACC": result.get("sem_seg/pACC"),
+        **{k: result[f"panoptic_seg/{k}"] for k in ("PQ", "SQ", "RQ", "PQ_th", "PQ_st") if f"panoptic_seg/{k}" in result},
         "majority_class_mIoU": baseline, "seconds": {k: round(v, 1) for k, v in times.items()},
         "total_seconds": round(sum(times.values()), 1), "pictures": os.path.abspath(demo_dir),
     }
     print("\n==== quickstart summary ====")
+    if "PQ" in summary:
+        print(f"validation PQ: {summary['PQ']:.1f}  SQ: {summary['SQ']:.1f}  RQ: {summary['RQ']:.1f}  "
+              f"(things PQ {summary['PQ_th']:.1f}, stuff PQ {summary['PQ_st']:.1f})")
     print(f"validation mIoU: {summary['mIoU']:.1f}  (pixel accuracy {summary['pACC']:.1f})")
     print(f"mIoU of predicting the most frequent class everywhere: {baseline:.1f}")
     print("time (s): " + ", ".join(f"{k} {v}" for k, v in summary["seconds"].items())
