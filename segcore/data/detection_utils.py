@@ -6,11 +6,14 @@ order the model expects (``INPUT.FORMAT``). Every failure names the file it conc
 from __future__ import annotations
 
 import logging
-from typing import List, Optional
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from segcore.structures import BitMasks, Boxes, BoxMode, Instances
+from segcore.structures.masks import PolygonMasks, polygons_to_bitmask, rle_to_bitmask
 from segcore.utils.file_io import PathManager
 
 from . import transforms as T
@@ -18,12 +21,17 @@ from . import transforms as T
 __all__ = [
     "ImageReadError",
     "SizeMismatchError",
+    "annotations_to_instances",
     "build_augmentation",
     "check_image_size",
     "check_sem_seg_size",
     "convert_PIL_to_numpy",
+    "filter_empty_instances",
+    "fixed_size_padding",
     "read_image",
     "read_sem_seg",
+    "segmentation_to_bitmask",
+    "transform_instance_annotations",
 ]
 
 # https://en.wikipedia.org/wiki/YUV#SDTV_with_BT.601
@@ -208,3 +216,218 @@ def build_augmentation(cfg, is_train: bool) -> List[T.Augmentation]:
             augmentation.append(T.RandomFlip(horizontal=flip == "horizontal", vertical=flip == "vertical"))
     logging.getLogger(__name__).debug("Augmentations (%s): %s", "train" if is_train else "test", augmentation)
     return augmentation
+
+
+def segmentation_to_bitmask(segm, height: int, width: int, where: str = "") -> np.ndarray:
+    """Rasterize one instance's "segmentation" annotation.
+
+    Args:
+        segm: polygons (a list of flat (x0, y0, x1, y1, ...) lists or arrays, in pixels), a COCO
+            RLE dict (compressed or not), or an (H, W) array (non-zero inside).
+        height, width: the image size in pixels; polygons are drawn at this size.
+        where: a description of the annotation (file name) for error messages.
+
+    Returns:
+        (height, width) bool ndarray for polygons and RLE; an array input is returned as it is
+        (as Detectron2 does), after its shape is checked.
+
+    Raises:
+        ValueError: an unsupported type, an array that is not 2-D or an RLE/array whose size is
+            not (height, width).
+    """
+    if isinstance(segm, list):
+        return polygons_to_bitmask(segm, height, width)
+    if isinstance(segm, dict):
+        mask = rle_to_bitmask(segm)
+    elif isinstance(segm, np.ndarray):
+        if segm.ndim != 2:
+            raise ValueError(f"Expect a segmentation mask of 2 dimensions{where}; got shape {segm.shape}")
+        mask = segm
+    else:
+        raise ValueError(
+            f"Cannot convert segmentation of type '{type(segm).__name__}'{where} to a bitmask! Supported types "
+            "are: polygons as list[list[float] or ndarray], COCO-style RLE as a dict, or a binary segmentation "
+            "mask in a 2D numpy array of shape HxW."
+        )
+    if tuple(mask.shape) != (height, width):
+        raise ValueError(f"Segmentation mask{where} has size {tuple(mask.shape)}, expected {(height, width)}")
+    return mask
+
+
+def transform_instance_annotations(
+    annotation: dict,
+    transforms: Union[T.TransformList, Sequence[T.Transform]],
+    image_size: Tuple[int, int],
+) -> dict:
+    """Apply geometric transforms to one instance annotation (Detectron2 ``transform_instance_annotations``).
+
+    The box is converted to XYXY_ABS, transformed (its corners' bounding box), clipped to
+    [0, W] x [0, H]. Polygons are transformed as polygons (a crop clips them and may drop
+    some); an RLE is decoded and transformed as a label map, giving an (H, W) uint8 array.
+
+    Args:
+        annotation: a Detectron2 instance annotation with "bbox" and "bbox_mode", optionally
+            "segmentation"; modified in place.
+        transforms: the transforms applied to the image.
+        image_size: (H, W) of the transformed image in pixels.
+
+    Returns:
+        ``annotation`` with "bbox" (float ndarray (4,), XYXY_ABS), "bbox_mode" = XYXY_ABS and the
+        transformed "segmentation" (list of flat float64 arrays, or an (H, W) uint8 array).
+
+    Raises:
+        KeyError: no "bbox" or "bbox_mode".
+        ValueError: an unsupported segmentation type, or an RLE whose transformed size is not
+            ``image_size``.
+        NotImplementedError: the annotation has "keypoints" (keypoints are not supported).
+    """
+    if isinstance(transforms, (tuple, list)):
+        transforms = T.TransformList(list(transforms))
+    if "keypoints" in annotation:
+        raise NotImplementedError(
+            "transform_instance_annotations does not support 'keypoints'; remove them from the annotation first"
+        )
+    for key in ("bbox", "bbox_mode"):
+        if key not in annotation:
+            raise KeyError(f"Instance annotation has no '{key}' (keys: {sorted(annotation)})")
+    bbox = BoxMode.convert(list(annotation["bbox"]), annotation["bbox_mode"], BoxMode.XYXY_ABS)
+    # transform, then clip to the image (as Detectron2)
+    bbox = transforms.apply_box(np.array([bbox], dtype=np.float64))[0].clip(min=0)
+    annotation["bbox"] = np.minimum(bbox, list(image_size + image_size)[::-1])
+    annotation["bbox_mode"] = BoxMode.XYXY_ABS
+
+    if "segmentation" in annotation:
+        segm = annotation["segmentation"]
+        if isinstance(segm, list):
+            # float copies: transforms work in place and must not truncate integer coordinates
+            polygons = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in segm]
+            annotation["segmentation"] = [p.reshape(-1) for p in transforms.apply_polygons(polygons)]
+        elif isinstance(segm, dict):
+            mask = rle_to_bitmask(segm).astype(np.uint8)
+            mask = transforms.apply_segmentation(mask)
+            if tuple(mask.shape[:2]) != tuple(image_size):
+                raise ValueError(
+                    f"An RLE mask of size {tuple(segm['size'])} became {tuple(mask.shape[:2])} after the "
+                    f"transforms, but the image is {tuple(image_size)}"
+                )
+            annotation["segmentation"] = mask
+        else:
+            raise ValueError(
+                f"Cannot transform segmentation of type '{type(segm).__name__}'! Supported types are: polygons "
+                "as list[list[float] or ndarray], COCO-style RLE as a dict."
+            )
+    return annotation
+
+
+def annotations_to_instances(annos: List[dict], image_size: Tuple[int, int], mask_format: str = "polygon") -> Instances:
+    """Build ground-truth Instances from annotations (Detectron2 ``annotations_to_instances``).
+
+    Args:
+        annos: instance annotations of one image (after :func:`transform_instance_annotations`),
+            with "bbox", "bbox_mode", "category_id" and optionally "segmentation".
+        image_size: (H, W) in pixels.
+        mask_format: "polygon" (PolygonMasks; needs polygon segmentations) or "bitmask"
+            (BitMasks; polygons, RLE dicts and (H, W) arrays are accepted).
+
+    Returns:
+        Instances with "gt_boxes" (Boxes, (N, 4) XYXY), "gt_classes" (int64 (N,)) and, when the
+        annotations have "segmentation", "gt_masks" (PolygonMasks, or BitMasks (N, H, W) bool).
+        Boxes are not clipped here.
+
+    Raises:
+        ValueError: an unknown ``mask_format``, or segmentations the chosen format cannot hold.
+    """
+    if mask_format not in ("polygon", "bitmask"):
+        raise ValueError(f"mask_format must be 'polygon' or 'bitmask' (INPUT.MASK_FORMAT); got '{mask_format}'")
+    boxes = (
+        np.stack([np.asarray(BoxMode.convert(list(obj["bbox"]), obj["bbox_mode"], BoxMode.XYXY_ABS)) for obj in annos])
+        if len(annos)
+        else np.zeros((0, 4))
+    )
+    target = Instances(image_size)
+    target.gt_boxes = Boxes(boxes)
+    target.gt_classes = torch.tensor([int(obj["category_id"]) for obj in annos], dtype=torch.int64)
+
+    if len(annos) and "segmentation" in annos[0]:
+        segms = [obj["segmentation"] for obj in annos]
+        if mask_format == "polygon":
+            try:
+                masks = PolygonMasks(segms)
+            except ValueError as e:
+                raise ValueError(
+                    "Failed to use mask_format=='polygon' from the given annotations (RLE or mask arrays need "
+                    "mask_format 'bitmask')"
+                ) from e
+        else:
+            bitmasks = [
+                segmentation_to_bitmask(segm, image_size[0], image_size[1], f" (annotation {i})")
+                for i, segm in enumerate(segms)
+            ]
+            masks = BitMasks(torch.stack([torch.from_numpy(np.ascontiguousarray(x)) for x in bitmasks]))
+        target.gt_masks = masks
+    return target
+
+
+def filter_empty_instances(
+    instances: Instances,
+    by_box: bool = True,
+    by_mask: bool = True,
+    box_threshold: float = 1e-5,
+    return_mask: bool = False,
+):
+    """Remove instances with an empty box or mask (Detectron2 ``filter_empty_instances``).
+
+    Args:
+        instances: with "gt_boxes" (needed when ``by_box``) and optionally "gt_masks".
+        by_box: drop instances whose box width or height is <= ``box_threshold`` pixels.
+        by_mask: drop instances whose mask is empty (when "gt_masks" is present).
+        box_threshold: in pixels.
+        return_mask: also return the (N,) bool tensor of kept instances.
+
+    Returns:
+        The kept Instances (and the mask if ``return_mask``).
+
+    Raises:
+        ValueError: both ``by_box`` and ``by_mask`` are False.
+    """
+    if not (by_box or by_mask):
+        raise ValueError("filter_empty_instances needs by_box or by_mask")
+    r = []
+    if by_box:
+        r.append(instances.gt_boxes.nonempty(threshold=box_threshold))
+    if instances.has("gt_masks") and by_mask:
+        r.append(instances.gt_masks.nonempty())
+    if not r:  # by mask only, and no masks: nothing to filter
+        return (instances, torch.ones(len(instances), dtype=torch.bool)) if return_mask else instances
+    m = r[0]
+    for x in r[1:]:
+        m = m & x
+    if return_mask:
+        return instances[m], m
+    return instances[m]
+
+
+def fixed_size_padding(image_size: Tuple[int, int], size: int, file_name: str = "<unknown file>") -> List[int]:
+    """The ``torch.nn.functional.pad`` amounts that pad an (H, W) image to ``size`` x ``size``.
+
+    MaskFormer's training mappers use ``INPUT.SIZE_DIVISIBILITY`` as a fixed size: the image and
+    its targets are padded at the bottom and right to exactly that many pixels.
+
+    Args:
+        image_size: (H, W) of the augmented image in pixels.
+        size: the padded height and width in pixels (> 0).
+        file_name: the image file, named in the error message.
+
+    Returns:
+        [left, right, top, bottom] = [0, size - W, 0, size - H], for ``F.pad`` on (..., H, W).
+
+    Raises:
+        ValueError: the image is larger than ``size`` in either dimension.
+    """
+    h, w = int(image_size[0]), int(image_size[1])
+    if h > size or w > size:
+        raise ValueError(
+            f"Image '{file_name}' is {h}x{w} pixels after augmentation, larger than INPUT.SIZE_DIVISIBILITY = "
+            f"{size}, the size the mapper pads to; enable INPUT.CROP with a crop no larger than it"
+        )
+    return [0, size - w, 0, size - h]

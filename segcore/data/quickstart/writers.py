@@ -14,6 +14,8 @@ from typing import Dict, List
 import numpy as np
 from PIL import Image
 
+from segcore.data.datasets.panoptic_ids import id2rgb
+
 from .scene import IGNORE_LABEL, SceneRecord
 
 __all__ = ["ADE_SPLITS", "ade_file_stem", "ADESemSegWriter", "COCOPanopticWriter"]
@@ -100,12 +102,6 @@ class ADESemSegWriter:
         return out
 
 
-def _id2rgb(segment_ids: np.ndarray) -> np.ndarray:
-    """COCO panoptic PNG encoding: id = R + 256 G + 256^2 B (panopticapi's ``id2rgb``)."""
-    ids = segment_ids.astype(np.uint32)
-    return np.stack([ids % 256, ids // 256 % 256, ids // 65536 % 256], axis=-1).astype(np.uint8)
-
-
 class COCOPanopticWriter:
     """Writes the COCO panoptic format, in the layout of ADE20K's panoptic release::
 
@@ -165,7 +161,7 @@ class COCOPanopticWriter:
                                            "area": seg.area, "bbox": [int(v) for v in seg.bbox], "iscrowd": 0})
         pan["annotations"].append({"image_id": stem, "file_name": stem + ".png", "segments_info": segments_info})
         os.makedirs(self.panoptic_root(record.split), exist_ok=True)
-        Image.fromarray(_id2rgb(ids)).save(os.path.join(self.panoptic_root(record.split), stem + ".png"), format="PNG")
+        Image.fromarray(id2rgb(ids)).save(os.path.join(self.panoptic_root(record.split), stem + ".png"), format="PNG")
 
     def close(self) -> None:
         """Write the panoptic and instance JSON files of every split seen."""

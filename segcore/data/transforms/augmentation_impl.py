@@ -1,7 +1,7 @@
 """Geometric augmentations (Detectron2's ``detectron2/data/transforms/augmentation_impl.py``).
 
-``ResizeShortestEdge``, ``RandomFlip``, ``RandomCrop`` and ``RandomCrop_CategoryAreaConstraint``
-behave as in Detectron2 (same parameters, same random draws from ``numpy.random``).
+``ResizeShortestEdge``, ``RandomFlip``, ``RandomCrop``, ``RandomCrop_CategoryAreaConstraint`` and
+``RandomApply`` behave as in Detectron2 (same parameters, same random draws from ``numpy.random``).
 """
 from __future__ import annotations
 
@@ -9,19 +9,62 @@ import sys
 from typing import Sequence, Tuple, Union
 
 import numpy as np
-from fvcore.transforms.transform import CropTransform, HFlipTransform, NoOpTransform, Transform, VFlipTransform
+from fvcore.transforms.transform import HFlipTransform, NoOpTransform, Transform, VFlipTransform
 from PIL import Image
 
-from .augmentation import Augmentation
-from .transform import ResizeTransform
+from .augmentation import AugInput, Augmentation, _transform_to_aug
+from .transform import CropTransform, ResizeTransform
 
 __all__ = [
+    "RandomApply",
     "RandomCrop",
     "RandomCrop_CategoryAreaConstraint",
     "RandomFlip",
     "Resize",
     "ResizeShortestEdge",
 ]
+
+
+class RandomApply(Augmentation):
+    """Apply an augmentation (or a fixed transform) with probability ``prob`` (Detectron2 ``RandomApply``).
+
+    One uniform number is drawn from ``numpy.random`` per call; the wrapped augmentation runs
+    when it is below ``prob``, otherwise the input is left as it is (a ``NoOpTransform``).
+    """
+
+    def __init__(self, tfm_or_aug: Union[Augmentation, Transform], prob: float = 0.5):
+        """
+        Args:
+            tfm_or_aug: the augmentation or transform to apply; an ``AugmentationList`` applies
+                several together.
+            prob: probability of applying it, in [0, 1].
+
+        Raises:
+            ValueError: ``prob`` outside [0, 1].
+            TypeError: ``tfm_or_aug`` is neither an Augmentation nor a Transform.
+        """
+        super().__init__()
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"RandomApply: prob must be in [0, 1]; got {prob}")
+        self.aug = _transform_to_aug(tfm_or_aug)
+        self.prob = prob
+
+    def get_transform(self, *args) -> Transform:
+        do = self._rand_range() < self.prob
+        if do:
+            return self.aug.get_transform(*args)
+        return NoOpTransform()
+
+    def __call__(self, aug_input: AugInput) -> Transform:
+        do = self._rand_range() < self.prob
+        if do:
+            return self.aug(aug_input)
+        return NoOpTransform()
+
+    def __repr__(self) -> str:
+        return f"RandomApply({self.aug!r}, prob={self.prob})"
+
+    __str__ = __repr__
 
 
 class RandomFlip(Augmentation):

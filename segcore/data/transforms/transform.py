@@ -1,17 +1,24 @@
 """Deterministic transforms on numpy images and label maps.
 
-The base classes come from fvcore (``Transform``, ``TransformList``, ``CropTransform``,
-``HFlipTransform``, ``VFlipTransform``, ``NoOpTransform``, ``PadTransform``, ``BlendTransform``),
-exactly as Detectron2 uses them; this module adds ``ResizeTransform`` (Detectron2's
-``detectron2/data/transforms/transform.py``).
+The base classes come from fvcore (``Transform``, ``TransformList``, ``HFlipTransform``,
+``VFlipTransform``, ``NoOpTransform``, ``PadTransform``, ``BlendTransform``), exactly as Detectron2
+uses them; this module adds ``ResizeTransform`` (Detectron2's
+``detectron2/data/transforms/transform.py``) and a ``CropTransform`` that crops polygons without
+shapely.
+
+Geometry follows Detectron2: coordinates are (x, y) in pixels, an (H, W) image spans [0, W] x
+[0, H]; ``apply_coords`` maps (N, 2) float arrays (in place for fvcore's transforms),
+``apply_polygons`` maps a list of (K, 2) arrays.
 """
 from __future__ import annotations
 
+from typing import List
+
 import numpy as np
 import torch
+from fvcore.transforms.transform import CropTransform as _FvcoreCropTransform
 from fvcore.transforms.transform import (
     BlendTransform,
-    CropTransform,
     HFlipTransform,
     NoOpTransform,
     PadTransform,
@@ -112,3 +119,68 @@ class ResizeTransform(Transform):
 
     def inverse(self) -> "ResizeTransform":
         return ResizeTransform(self.new_h, self.new_w, self.h, self.w, self.interp)
+
+
+def _clip_polygon_to_box(poly: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    """Clip a (K, 2) polygon to the box [x0, x1] x [y0, y1] (Sutherland-Hodgman).
+
+    The box is convex, so the result covers exactly the part of the polygon inside it (a
+    concave polygon cut in several pieces comes back as one outline joined by zero-width edges,
+    which rasterizes to the same pixels). Returns an (M, 2) array, M may be 0.
+    """
+    # each edge of the box: (axis, bound, keep-if-greater)
+    edges = ((0, x0, True), (0, x1, False), (1, y0, True), (1, y1, False))
+    pts = poly
+    for axis, bound, keep_greater in edges:
+        if len(pts) == 0:
+            break
+        prev = np.roll(pts, 1, axis=0)
+        inside = pts[:, axis] >= bound if keep_greater else pts[:, axis] <= bound
+        prev_inside = np.roll(inside, 1)
+        out: List[np.ndarray] = []
+        for cur_p, prev_p, cur_in, prev_in in zip(pts, prev, inside, prev_inside):
+            if cur_in != prev_in:
+                # the edge prev -> cur crosses the line: add the crossing point
+                t = (bound - prev_p[axis]) / (cur_p[axis] - prev_p[axis])
+                out.append(prev_p + t * (cur_p - prev_p))
+            if cur_in:
+                out.append(cur_p)
+        pts = np.asarray(out, dtype=np.float64).reshape(-1, 2)
+    if len(pts) > 1:
+        # drop repeated consecutive vertices (from corners and zero-length edges)
+        keep = np.any(np.abs(pts - np.roll(pts, 1, axis=0)) > 1e-9, axis=1)
+        pts = pts[keep]
+    return pts
+
+
+class CropTransform(_FvcoreCropTransform):
+    """Crop ``img[y0:y0+h, x0:x0+w]`` (fvcore / Detectron2 ``CropTransform``).
+
+    Images, label maps and coordinates behave as fvcore's. ``apply_polygons`` clips each polygon
+    to the crop window as fvcore does, but without needing shapely: pieces outside the window
+    are removed, and a polygon with no area left inside is dropped.
+    """
+
+    def apply_polygons(self, polygons: list) -> list:
+        """Clip and shift polygons into the crop window.
+
+        Args:
+            polygons: list of (K, 2) float arrays of (x, y) pixels in the uncropped image.
+
+        Returns:
+            list of (M, 2) float64 arrays in the cropped image's pixels (possibly fewer
+            polygons than given: those with no area inside the window are dropped).
+        """
+        x0, y0 = float(self.x0), float(self.y0)
+        x1, y1 = x0 + self.w, y0 + self.h
+        cropped = []
+        for polygon in polygons:
+            poly = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+            clipped = _clip_polygon_to_box(poly, x0, y0, x1, y1)
+            if len(clipped) < 3:
+                continue
+            x, y = clipped[:, 0], clipped[:, 1]
+            if 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) <= 0:
+                continue  # a line or a point: no area inside the window
+            cropped.append(clipped)
+        return [self.apply_coords(p) for p in cropped]

@@ -1,0 +1,158 @@
+"""The mask-classification training mapper for instance segmentation (``INPUT.DATASET_MAPPER_NAME: mask_former_instance``).
+
+Behaves as Mask2Former's ``MaskFormerInstanceDatasetMapper`` (facebookresearch/Mask2Former,
+``mask2former/data/dataset_mappers/mask_former_instance_dataset_mapper.py``): each non-crowd
+COCO instance annotation (polygons or RLE) becomes one class-mask pair after the augmentations.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from typing import List, Union
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from segcore.config import configurable
+from segcore.data import DATASET_MAPPER_REGISTRY
+from segcore.data import detection_utils as utils
+from segcore.data import transforms as T
+from segcore.structures import BitMasks, Instances
+
+from .mask_former_semantic_dataset_mapper import IMAGE_PAD_VALUE
+
+__all__ = ["MaskFormerInstanceDatasetMapper"]
+
+
+@DATASET_MAPPER_REGISTRY.register("mask_former_instance")
+class MaskFormerInstanceDatasetMapper:
+    """Map a COCO-style instance dataset dict to the model's training input.
+
+    Steps: read the image, apply the augmentations, transform the non-crowd annotations with
+    the same transforms (:func:`transform_instance_annotations`: polygons stay polygons, RLE is
+    decoded and warped as a mask), rasterize them at the augmented size, pad.
+
+    Output dict (the input dict's keys except "annotations", plus):
+        "image": uint8 (C, H, W) tensor, padded with 128.
+        "instances": :class:`Instances` of the padded size with ``gt_classes`` (N,) int64 (the
+            annotations' "category_id") and ``gt_masks`` (N, H, W) bool, padded with False.
+            As in the original, instances whose mask became empty (e.g. cropped away) are kept.
+        "height", "width": the original image size in pixels.
+
+    Padding: as in the original, to exactly ``size_divisibility`` x ``size_divisibility`` pixels
+    (bottom and right) when ``size_divisibility > 0``.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        is_train: bool = True,
+        *,
+        augmentations: List[Union[T.Augmentation, T.Transform]],
+        image_format: str,
+        size_divisibility: int,
+    ):
+        """
+        Args:
+            is_train: must be True when called (the original mapper is for training only).
+            augmentations: augmentations or fixed transforms, applied in order.
+            image_format: "RGB" or "BGR" (``INPUT.FORMAT``), see :func:`read_image`.
+            size_divisibility: pad to exactly this height and width in pixels; <= 0 disables.
+        """
+        self.is_train = is_train
+        self.tfm_gens = augmentations
+        self.img_format = image_format
+        self.size_divisibility = size_divisibility
+        mode = "training" if is_train else "inference"
+        logging.getLogger(__name__).info(
+            "[%s] Augmentations used in %s: %s", self.__class__.__name__, mode, augmentations
+        )
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = True) -> dict:
+        """Augmentations: ResizeShortestEdge(INPUT.MIN_SIZE_TRAIN, INPUT.MAX_SIZE_TRAIN,
+        INPUT.MIN_SIZE_TRAIN_SAMPLING); RandomCrop(INPUT.CROP.TYPE, INPUT.CROP.SIZE) if
+        INPUT.CROP.ENABLED; ColorAugSSDTransform(INPUT.FORMAT) if INPUT.COLOR_AUG_SSD; RandomFlip."""
+        augs: List[Union[T.Augmentation, T.Transform]] = [
+            T.ResizeShortestEdge(
+                cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN, cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING
+            )
+        ]
+        if cfg.INPUT.CROP.ENABLED:
+            augs.append(T.RandomCrop(cfg.INPUT.CROP.TYPE, cfg.INPUT.CROP.SIZE))
+        if cfg.INPUT.COLOR_AUG_SSD:
+            augs.append(T.ColorAugSSDTransform(img_format=cfg.INPUT.FORMAT))
+        augs.append(T.RandomFlip())
+        return {
+            "is_train": is_train,
+            "augmentations": augs,
+            "image_format": cfg.INPUT.FORMAT,
+            "size_divisibility": cfg.INPUT.SIZE_DIVISIBILITY,
+        }
+
+    def __call__(self, dataset_dict: dict) -> dict:
+        """
+        Args:
+            dataset_dict: with "file_name" and "annotations" (each with "bbox", "bbox_mode",
+                "category_id", "segmentation" and optionally "iscrowd"); it is not modified.
+
+        Returns:
+            The model's input dict (see the class docstring).
+
+        Raises:
+            RuntimeError: the mapper was built with ``is_train=False``.
+            KeyError: no "annotations", or a non-crowd annotation without "segmentation".
+            ValueError: an unsupported segmentation, or an augmented image larger than
+                ``size_divisibility``.
+            FileNotFoundError / ImageReadError / SizeMismatchError: unreadable image or a size
+                that disagrees with the dict's.
+        """
+        if not self.is_train:
+            raise RuntimeError("MaskFormerInstanceDatasetMapper is for training only (built with is_train=False)")
+        dataset_dict = copy.deepcopy(dataset_dict)  # modified below
+        file_name = dataset_dict["file_name"]
+        image = utils.read_image(file_name, format=self.img_format)
+        utils.check_image_size(dataset_dict, image)
+
+        aug_input = T.AugInput(image)
+        aug_input, transforms = T.apply_transform_gens(self.tfm_gens, aug_input)
+        image = aug_input.image
+        h, w = image.shape[:2]
+
+        if "annotations" not in dataset_dict:
+            raise KeyError(f"Instance dataset dict of '{file_name}' has no 'annotations'")
+        annos = []
+        for i, obj in enumerate(dataset_dict.pop("annotations")):
+            if obj.get("iscrowd", 0) != 0:
+                continue
+            obj.pop("keypoints", None)
+            if "segmentation" not in obj:
+                raise KeyError(f"Annotation {i} of '{file_name}' has no 'segmentation' (keys: {sorted(obj)})")
+            annos.append(utils.transform_instance_annotations(obj, transforms, (h, w)))
+
+        masks = [
+            utils.segmentation_to_bitmask(obj["segmentation"], h, w, f" (annotation of '{file_name}')")
+            for obj in annos
+        ]
+        image = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        mask_tensors = [torch.from_numpy(np.ascontiguousarray(x)).to(torch.bool) for x in masks]
+        classes = torch.tensor([int(obj["category_id"]) for obj in annos], dtype=torch.int64)
+
+        if self.size_divisibility > 0:
+            padding_size = utils.fixed_size_padding((h, w), self.size_divisibility, file_name)
+            image = F.pad(image, padding_size, value=IMAGE_PAD_VALUE).contiguous()
+            mask_tensors = [F.pad(x, padding_size, value=False).contiguous() for x in mask_tensors]
+
+        image_shape = (image.shape[-2], image.shape[-1])  # h, w
+        dataset_dict["image"] = image
+
+        instances = Instances(image_shape)
+        instances.gt_classes = classes
+        if len(mask_tensors) == 0:
+            # no (non-crowd) instance in the image
+            instances.gt_masks = torch.zeros((0, image_shape[0], image_shape[1]), dtype=torch.bool)
+        else:
+            instances.gt_masks = BitMasks(torch.stack(mask_tensors)).tensor
+        dataset_dict["instances"] = instances
+        return dataset_dict
