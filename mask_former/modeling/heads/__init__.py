@@ -1,4 +1,5 @@
 from .mask_former_head import MaskFormerHead
+from .per_pixel_baseline import PerPixelBaselineHead, PerPixelBaselinePlusHead
 from .pixel_decoder import BasePixelDecoder, build_pixel_decoder
 from .transformer_encoder_pixel_decoder import TransformerEncoderPixelDecoder
 

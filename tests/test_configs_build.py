@@ -1,0 +1,180 @@
+"""Every shipped YAML config merges through ``setup_cfg`` and builds its model on CPU.
+
+Weights are neither loaded (``MODEL.WEIGHTS ""``) nor initialized, and no forward is run: the checks read the config
+and the built model's structure (meta-architecture, backbone depth / type, number of classes,
+the ImageNet weights the original config starts from).
+"""
+import contextlib
+import glob
+import os
+import re
+from collections import defaultdict
+from unittest import mock
+
+import pytest
+import torch
+
+from segcore.config import get_cfg
+from segcore.engine import setup_cfg
+from segcore.modeling import build_model
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG_DIR = os.path.join(ROOT, "configs")
+ALL_CONFIGS = sorted(os.path.relpath(p, CONFIG_DIR)
+                     for p in glob.glob(os.path.join(CONFIG_DIR, "**", "*.yaml"), recursive=True))
+# "_BASE_" files (Base-*.yaml) hold shared settings and pick no model: they are only merged.
+BASE_CONFIGS = [c for c in ALL_CONFIGS if os.path.basename(c).startswith("Base-")]
+MODEL_CONFIGS = [c for c in ALL_CONFIGS if c not in BASE_CONFIGS]
+
+# Classes of datasets whose folder name carries no count (folders like "ade20k-150" do).
+NUM_CLASSES_BY_FOLDER = {"coco-panoptic": 133, "coco": 80, "coco-instance": 80, "cityscapes": 19}
+# Meta-architecture by file-name prefix; Mask2Former's "maskformer2_*" is a MaskFormer too.
+META_ARCH_BY_PREFIX = {"per_pixel_baseline": "SemanticSegmentor", "maskformer": "MaskFormer"}
+# (depth, stem type, stem width, res5 multi-grid, ImageNet weights) of the original ResNet configs.
+RESNETS = {
+    "R50": (50, "basic", 64, None, "detectron2://ImageNetPretrained/torchvision/R-50.pkl"),
+    "R101": (101, "basic", 64, None, "R-101.pkl"),
+    "R101c": (101, "deeplab", 128, [1, 2, 4], "detectron2://DeepLab/R-103.pkl"),
+}
+BLOCKS_PER_STAGE = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}
+# (embed dim, depths, window size, converted ImageNet weights) of the Swin variants.
+SWINS = {
+    "swin_tiny": (96, [2, 2, 6, 2], 7, "swin_tiny_patch4_window7_224.pkl"),
+    "swin_small": (96, [2, 2, 18, 2], 7, "swin_small_patch4_window7_224.pkl"),
+    "swin_base_IN21k_384": (128, [2, 2, 18, 2], 12, "swin_base_patch4_window12_384_22k.pkl"),
+    "swin_large_IN21k_384": (192, [2, 2, 18, 2], 12, "swin_large_patch4_window12_384_22k.pkl"),
+}
+
+
+# Weight initialization dominates the build time of the large models (Swin-L: ~7 s of ~8 s) and
+# these tests only check structure: the torch.nn.init functions become no-ops while building.
+_INIT_FUNCTIONS = ["trunc_normal_", "normal_", "uniform_", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_",
+                   "xavier_normal_", "constant_", "zeros_", "ones_", "orthogonal_"]
+
+
+def build_uninitialized(cfg):
+    with contextlib.ExitStack() as stack:
+        for name in _INIT_FUNCTIONS:
+            stack.enter_context(mock.patch.object(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor))
+        return build_model(cfg)
+
+
+def expected_num_classes(rel_path: str, cfg):
+    folder = rel_path.split(os.sep)[0]
+    m = re.search(r"-(\d+)$", folder.replace("-panoptic", ""))
+    if m:
+        return int(m.group(1))
+    if folder in NUM_CLASSES_BY_FOLDER:
+        return NUM_CLASSES_BY_FOLDER[folder]
+    from segcore.data import MetadataCatalog
+
+    meta = MetadataCatalog.get((list(cfg.DATASETS.TEST) or list(cfg.DATASETS.TRAIN))[0])
+    return len(meta.stuff_classes)
+
+
+def backbone_token(name: str):
+    """The backbone named in a config's file name (R50, R101, R101c, swin_*), or None."""
+    m = re.search(r"_(R50|R101c|R101)_", name)
+    if m:
+        return m.group(1)
+    for token in sorted(SWINS, key=len, reverse=True):
+        if f"_{token}_" in name:
+            return token
+    return None
+
+
+def count_blocks(keys, pattern: str):
+    found = defaultdict(set)
+    for k in keys:
+        m = re.match(pattern, k)
+        if m:
+            found[int(m.group(1))].add(int(m.group(2)))
+    return [len(found[i]) for i in sorted(found)]
+
+
+def test_the_config_folder_has_the_known_configs():
+    for name in ["ade20k-150/maskformer_R50_bs16_160k.yaml", "ade20k-150/maskformer_R101_bs16_160k.yaml",
+                 "ade20k-150/maskformer_R101c_bs16_160k.yaml", "ade20k-150/per_pixel_baseline_R50_bs16_160k.yaml",
+                 "ade20k-150/per_pixel_baseline_plus_R50_bs16_160k.yaml"]:
+        assert name.replace("/", os.sep) in MODEL_CONFIGS
+
+
+@pytest.mark.parametrize("rel_path", BASE_CONFIGS)
+def test_base_config_merges(rel_path):
+    cfg = setup_cfg(os.path.join(CONFIG_DIR, rel_path), ["MODEL.DEVICE", "cpu"])
+    assert cfg.DATASETS.TRAIN or cfg.DATASETS.TEST, f"{rel_path} names no dataset"
+
+
+@pytest.mark.parametrize("rel_path", MODEL_CONFIGS)
+def test_config_builds_its_model(rel_path):
+    path = os.path.join(CONFIG_DIR, rel_path)
+    cfg = setup_cfg(path, ["MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu"])
+    original_weights = setup_cfg(path, ["MODEL.DEVICE", "cpu"]).MODEL.WEIGHTS
+    name = os.path.basename(rel_path)
+
+    model = build_uninitialized(cfg)
+    keys = list(model.state_dict().keys())
+
+    # meta-architecture
+    assert type(model).__name__ == cfg.MODEL.META_ARCHITECTURE
+    for prefix, arch in META_ARCH_BY_PREFIX.items():
+        if name.startswith(prefix):
+            assert cfg.MODEL.META_ARCHITECTURE == arch, rel_path
+            break
+
+    # number of classes, in the config and in the built head
+    k = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
+    assert k == expected_num_classes(rel_path, cfg), rel_path
+    assert getattr(model.sem_seg_head, "num_classes", k) == k
+    class_embed = [v for n, v in model.state_dict().items() if n.endswith("predictor.class_embed.weight")]
+    if class_embed:  # mask classification: K classes + "no object"
+        assert class_embed[0].shape[0] == k + 1
+    if cfg.MODEL.SEM_SEG_HEAD.NAME == "PerPixelBaselinePlusHead":
+        assert cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES == k
+    if cfg.MODEL.SEM_SEG_HEAD.NAME == "PerPixelBaselineHead":
+        assert model.state_dict()["sem_seg_head.predictor.weight"].shape[0] == k
+
+    # backbone: type, depth and the ImageNet weights the original starts from
+    token = backbone_token(name)
+    if token in RESNETS:
+        depth, stem, stem_width, multi_grid, weights = RESNETS[token]
+        assert cfg.MODEL.RESNETS.DEPTH == depth and cfg.MODEL.RESNETS.STEM_TYPE == stem
+        assert count_blocks(keys, r"backbone\.res(\d)\.(\d+)\.") == BLOCKS_PER_STAGE[depth]
+        assert model.backbone.output_shape()["res5"].channels == 2048
+        assert ("backbone.stem.conv3.weight" in keys) == (stem == "deeplab")
+        assert model.backbone.stem.out_channels == stem_width
+        if multi_grid is not None:
+            assert list(cfg.MODEL.RESNETS.RES5_MULTI_GRID) == multi_grid
+            assert [b.conv2.dilation[0] for b in model.backbone.res5] == multi_grid
+        assert original_weights == weights, rel_path
+    elif token in SWINS:
+        embed_dim, depths, window, weights = SWINS[token]
+        assert cfg.MODEL.BACKBONE.NAME == "D2SwinTransformer"
+        assert (cfg.MODEL.SWIN.EMBED_DIM, list(cfg.MODEL.SWIN.DEPTHS), cfg.MODEL.SWIN.WINDOW_SIZE) == \
+            (embed_dim, depths, window)
+        assert count_blocks(keys, r"backbone\.layers\.(\d)\.blocks\.(\d+)\.") == depths
+        assert model.backbone.output_shape()["res2"].channels == embed_dim
+        assert original_weights == weights, rel_path
+
+
+def test_unknown_key_in_a_config_is_an_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"_BASE_: {os.path.join(CONFIG_DIR, 'ade20k-150', 'maskformer_R50_bs16_160k.yaml')}\n"
+                   "MODEL:\n  SEM_SEG_HEAD:\n    NUM_CLASSSES: 150\n")
+    with pytest.raises(Exception, match="NUM_CLASSSES"):
+        setup_cfg(str(bad), [])
+    assert "NUM_CLASSSES" not in get_cfg().MODEL.SEM_SEG_HEAD
+
+
+def test_model_zoo_commands_name_configs_that_the_zoo_marks_correctly():
+    """MODEL_ZOO.md: a row marked as having its config here names an existing file, and every
+    evaluation command is one of the table rows (same config, same checkpoint)."""
+    text = open(os.path.join(ROOT, "MODEL_ZOO.md"), encoding="utf-8").read()
+    rows = re.findall(r"^\| \[[^\]]+\]\((configs/\S+\.yaml)\).*\[model\]\((https://\S+\.pkl)\) \| ([^|]+) \|$",
+                      text, flags=re.M)
+    assert len(rows) > 50
+    for cfg, _url, here in rows:
+        if here.strip() == "yes":
+            assert os.path.isfile(os.path.join(ROOT, cfg)), f"MODEL_ZOO.md says {cfg} is here"
+    commands = re.findall(r"^python train_net\.py --config-file (\S+) --eval-only MODEL\.WEIGHTS (\S+)$", text, re.M)
+    assert sorted(commands) == sorted((cfg, url) for cfg, url, _ in rows)
