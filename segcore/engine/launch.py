@@ -110,6 +110,11 @@ def _distributed_worker(
     comm.synchronize()
     try:
         main_func(*args)
-    finally:
-        # No barrier here: a worker that failed must not wait for the others.
+    except BaseException:
+        # a worker that failed must not wait for the others: tear down and re-raise
         dist.destroy_process_group()
+        raise
+    # Every worker finished: tear the process group down together. Destroying it while another
+    # process still holds its gloo connections makes that process abort at exit.
+    comm.synchronize()
+    dist.destroy_process_group()
