@@ -12,7 +12,7 @@ import zlib
 
 import torch
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+from tests.paths import FIXTURES
 
 
 def name_seeded_value(name: str, shape) -> torch.Tensor:

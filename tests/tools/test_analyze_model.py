@@ -7,9 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from stub_meta_arch import write_stub_config
+from tests.stub_meta_arch import write_stub_config
+from tests.paths import REPO_ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = REPO_ROOT
 NUM_CLASSES = 4
 SIZE = 32  # INPUT.MIN_SIZE_TEST of the stub config
 

@@ -8,8 +8,9 @@ from torch.nn import functional as F
 import mask_former  # noqa: F401  (registers the heads)
 from segcore.engine import setup_cfg
 from segcore.modeling import SemanticSegmentor, SemSegFPNHead, build_model
+from tests.paths import REPO_ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = REPO_ROOT
 CONFIGS = {
     "PerPixelBaselineHead": "configs/ade20k-150/per_pixel_baseline_R50_bs16_160k.yaml",
     "PerPixelBaselinePlusHead": "configs/ade20k-150/per_pixel_baseline_plus_R50_bs16_160k.yaml",

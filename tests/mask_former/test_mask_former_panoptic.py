@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from mask_former.inference import instances_from_masks, panoptic_inference
-from reference_utils import reference_keys
+from tests.reference_utils import reference_keys
 from segcore.modeling import build_model
+from tests.paths import CONFIGS
 
-CONFIGS = os.path.join(os.path.dirname(__file__), "..", "configs")
 BIG = 12.0  # logit giving a probability ~1 after softmax / sigmoid
 
 

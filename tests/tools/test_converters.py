@@ -13,8 +13,8 @@ from segcore.checkpoint.safe_pickle import safe_load
 from segcore.config import get_cfg
 from segcore.layers import ShapeSpec
 from segcore.modeling.backbone.resnet import build_resnet_backbone
+from tests.paths import CONFIGS, TOOLS
 
-TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
 
 
 def _tool(name: str):
@@ -113,7 +113,7 @@ def test_swin_imagenet_checkpoint_round_trip(tmp_path, mf_cfg):
     pytest.importorskip("mask_former.modeling.backbone.swin")
     from segcore.modeling import build_model
 
-    mf_cfg.merge_from_file(os.path.join(os.path.dirname(TOOLS), "configs", "ade20k-150", "maskformer_R50_bs16_160k.yaml"))
+    mf_cfg.merge_from_file(os.path.join(CONFIGS, "ade20k-150", "maskformer_R50_bs16_160k.yaml"))
     mf_cfg.merge_from_list(SWIN_TINY)
     model = build_model(mf_cfg)
     model_sd = model.state_dict()

@@ -8,8 +8,9 @@ import pytest
 from PIL import Image
 
 from segcore.data.quickstart import generate_quickstart
+from tests.paths import DATASET_SCRIPTS
 
-SCRIPT = os.path.join(os.path.dirname(__file__), "..", "datasets", "prepare_ade20k_sem_seg.py")
+SCRIPT = os.path.join(DATASET_SCRIPTS, "prepare_ade20k_sem_seg.py")
 
 
 def _load_script():

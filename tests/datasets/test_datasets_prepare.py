@@ -10,8 +10,9 @@ from PIL import Image
 
 from segcore.data.datasets.categories import load_categories
 from segcore.data.datasets.panoptic_ids import id2rgb, rgb2id
+from tests.paths import DATASET_SCRIPTS
 
-DATASETS = os.path.join(os.path.dirname(__file__), "..", "datasets")
+DATASETS = DATASET_SCRIPTS
 
 
 def _script(name):

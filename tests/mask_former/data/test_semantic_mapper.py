@@ -12,8 +12,9 @@ from segcore.config import get_cfg
 from segcore.data import DATASET_MAPPER_REGISTRY, build_dataset_mapper
 from segcore.data import transforms as T
 from segcore.data.detection_utils import SizeMismatchError
+from tests.paths import FIXTURES
 
-FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "mf_ade20k_sem_R50_mapper.pth")
+FIXTURE = os.path.join(FIXTURES, "mf_ade20k_sem_R50_mapper.pth")
 
 
 def _input_a():

@@ -5,8 +5,8 @@ import pytest
 
 from segcore.config import CfgNode, ConfigError, configurable, get_cfg
 from segcore.config.safe_eval import safe_eval_expression
+from tests.paths import CONFIGS
 
-CONFIGS = os.path.join(os.path.dirname(__file__), "..", "configs")
 
 
 def _write(path, text):

@@ -31,7 +31,7 @@ import pytest
 import torch
 
 from mask_former.modeling.backbone.swin import SwinTransformer
-from reference_utils import fill_name_seeded
+from tests.reference_utils import fill_name_seeded
 
 transformers = pytest.importorskip("transformers")
 skimage_data = pytest.importorskip("skimage.data")

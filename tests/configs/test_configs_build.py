@@ -17,9 +17,9 @@ import torch
 from segcore.config import get_cfg
 from segcore.engine import setup_cfg
 from segcore.modeling import build_model
+from tests.paths import CONFIGS, REPO_ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG_DIR = os.path.join(ROOT, "configs")
+CONFIG_DIR = CONFIGS
 ALL_CONFIGS = sorted(os.path.relpath(p, CONFIG_DIR)
                      for p in glob.glob(os.path.join(CONFIG_DIR, "**", "*.yaml"), recursive=True))
 # "_BASE_" files (Base-*.yaml) hold shared settings and pick no model: they are only merged.
@@ -169,12 +169,12 @@ def test_unknown_key_in_a_config_is_an_error(tmp_path):
 def test_model_zoo_commands_name_configs_that_the_zoo_marks_correctly():
     """MODEL_ZOO.md: a row marked as having its config here names an existing file, and every
     evaluation command is one of the table rows (same config, same checkpoint)."""
-    text = open(os.path.join(ROOT, "MODEL_ZOO.md"), encoding="utf-8").read()
+    text = open(os.path.join(REPO_ROOT, "MODEL_ZOO.md"), encoding="utf-8").read()
     rows = re.findall(r"^\| \[[^\]]+\]\((configs/\S+\.yaml)\).*\[model\]\((https://\S+\.pkl)\) \| ([^|]+) \|$",
                       text, flags=re.M)
     assert len(rows) > 50
     for cfg, _url, here in rows:
         if here.strip() == "yes":
-            assert os.path.isfile(os.path.join(ROOT, cfg)), f"MODEL_ZOO.md says {cfg} is here"
+            assert os.path.isfile(os.path.join(REPO_ROOT, cfg)), f"MODEL_ZOO.md says {cfg} is here"
     commands = re.findall(r"^python train_net\.py --config-file (\S+) --eval-only MODEL\.WEIGHTS (\S+)$", text, re.M)
     assert sorted(commands) == sorted((cfg, url) for cfg, url, _ in rows)

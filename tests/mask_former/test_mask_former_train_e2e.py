@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from segcore.data.quickstart import generate_quickstart
+from tests.paths import REPO_ROOT
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
+ROOT = REPO_ROOT
 CONFIG = os.path.join(ROOT, "configs", "quickstart", "maskformer_R18_quickstart.yaml")
 TINY = ["MODEL.SEM_SEG_HEAD.CONVS_DIM", "32", "MODEL.SEM_SEG_HEAD.MASK_DIM", "32",
         "MODEL.MASK_FORMER.HIDDEN_DIM", "32", "MODEL.MASK_FORMER.NUM_OBJECT_QUERIES", "8",

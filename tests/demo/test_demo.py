@@ -15,9 +15,9 @@ import torch
 
 from segcore.utils.video import VideoWriter, get_video_info, iter_frames, open_video
 from segcore.utils.visualizer import Visualizer
+from tests.paths import DEMO
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEMO_DIR = os.path.join(ROOT, "demo")
+DEMO_DIR = DEMO
 if DEMO_DIR not in sys.path:
     sys.path.insert(0, DEMO_DIR)
 
@@ -203,7 +203,7 @@ def stub_config(tmp_path):
     engine = pytest.importorskip("segcore.engine")
     if not hasattr(engine, "DefaultPredictor"):
         pytest.skip("segcore.engine.DefaultPredictor is not available")
-    from stub_meta_arch import write_stub_config
+    from tests.stub_meta_arch import write_stub_config
 
     return write_stub_config(tmp_path)
 

@@ -12,10 +12,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reference_utils import FIXTURES, fill_name_seeded, load_fixture, reference_keys
+from tests.reference_utils import FIXTURES, fill_name_seeded, load_fixture, reference_keys
 from segcore.modeling import build_model
+from tests.paths import CONFIGS
 
-CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "ade20k-150", "maskformer_R50_bs16_160k.yaml")
+CONFIG = os.path.join(CONFIGS, "ade20k-150", "maskformer_R50_bs16_160k.yaml")
 
 
 def _build(mf_cfg, *overrides):

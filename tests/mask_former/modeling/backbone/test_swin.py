@@ -19,11 +19,12 @@ from mask_former.modeling.backbone.swin import (
     window_partition,
     window_reverse,
 )
-from reference_utils import fill_name_seeded, reference_keys
+from tests.reference_utils import fill_name_seeded, reference_keys
 from segcore.config import get_cfg
 from segcore.modeling import build_backbone
+from tests.paths import REPO_ROOT
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = REPO_ROOT
 TINY = dict(embed_dim=8, depths=[2, 2, 2, 2], num_heads=[1, 1, 2, 2], window_size=7)
 
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from reference_utils import reference_keys
+from tests.reference_utils import reference_keys
 from segcore.config import get_cfg
 from segcore.layers import FrozenBatchNorm2d
 from segcore.modeling import build_backbone
