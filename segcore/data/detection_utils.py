@@ -304,7 +304,9 @@ def transform_instance_annotations(
             annotation["segmentation"] = [p.reshape(-1) for p in transforms.apply_polygons(polygons)]
         elif isinstance(segm, dict):
             mask = rle_to_bitmask(segm).astype(np.uint8)
-            mask = transforms.apply_segmentation(mask)
+            # a padding transform fills label maps with its seg_pad_value (255 for FixedSizeCrop):
+            # only the pixels that stay exactly 1 belong to the instance
+            mask = (transforms.apply_segmentation(mask) == 1).astype(np.uint8)
             if tuple(mask.shape[:2]) != tuple(image_size):
                 raise ValueError(
                     f"An RLE mask of size {tuple(segm['size'])} became {tuple(mask.shape[:2])} after the "

@@ -8,7 +8,16 @@ from .augmentation import (
     apply_augmentations,
     apply_transform_gens,
 )
-from .augmentation_impl import RandomApply, RandomCrop, RandomCrop_CategoryAreaConstraint, RandomFlip, Resize, ResizeShortestEdge
+from .augmentation_impl import (
+    FixedSizeCrop,
+    RandomApply,
+    RandomCrop,
+    RandomCrop_CategoryAreaConstraint,
+    RandomFlip,
+    Resize,
+    ResizeScale,
+    ResizeShortestEdge,
+)
 from .color_augmentation import ColorAugSSDTransform
 from .transform import (
     BlendTransform,

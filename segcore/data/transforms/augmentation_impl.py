@@ -1,7 +1,8 @@
 """Geometric augmentations (Detectron2's ``detectron2/data/transforms/augmentation_impl.py``).
 
-``ResizeShortestEdge``, ``RandomFlip``, ``RandomCrop``, ``RandomCrop_CategoryAreaConstraint`` and
-``RandomApply`` behave as in Detectron2 (same parameters, same random draws from ``numpy.random``).
+``ResizeShortestEdge``, ``RandomFlip``, ``RandomCrop``, ``RandomCrop_CategoryAreaConstraint``,
+``RandomApply`` and the large-scale-jitter pair ``ResizeScale`` + ``FixedSizeCrop`` behave as in
+Detectron2 (same parameters, same random draws from ``numpy.random``).
 """
 from __future__ import annotations
 
@@ -9,18 +10,20 @@ import sys
 from typing import Sequence, Tuple, Union
 
 import numpy as np
-from fvcore.transforms.transform import HFlipTransform, NoOpTransform, Transform, VFlipTransform
+from fvcore.transforms.transform import HFlipTransform, NoOpTransform, Transform, TransformList, VFlipTransform
 from PIL import Image
 
 from .augmentation import AugInput, Augmentation, _transform_to_aug
-from .transform import CropTransform, ResizeTransform
+from .transform import CropTransform, PadTransform, ResizeTransform
 
 __all__ = [
+    "FixedSizeCrop",
     "RandomApply",
     "RandomCrop",
     "RandomCrop_CategoryAreaConstraint",
     "RandomFlip",
     "Resize",
+    "ResizeScale",
     "ResizeShortestEdge",
 ]
 
@@ -178,6 +181,132 @@ class ResizeShortestEdge(Augmentation):
             return NoOpTransform()
         newh, neww = ResizeShortestEdge.get_output_shape(h, w, size, self.max_size)
         return ResizeTransform(h, w, newh, neww, self.interp)
+
+
+class ResizeScale(Augmentation):
+    """Resize to fit a randomly scaled target box, keeping the aspect ratio (Detectron2 ``ResizeScale``).
+
+    The resize half of large-scale jitter (Ghiasi et al., "Simple Copy-Paste is a Strong Data
+    Augmentation Method for Instance Segmentation", CVPR 2021, Sec. 3; Google's
+    ``resize_and_crop``), used with :class:`FixedSizeCrop` by Mask2Former's LSJ mappers.
+
+    One scale ``s`` is drawn with ``np.random.uniform(min_scale, max_scale)``; an (H, W) input is
+    then resized by ``r = min(target_height * s / H, target_width * s / W)`` to
+    ``(round(H * r), round(W * r))`` pixels (at least 1 each), so it fits inside the
+    ``(target_height * s, target_width * s)`` box and touches it on one side. Images use
+    ``interp``; label maps nearest neighbour; boxes and polygons are scaled.
+    """
+
+    def __init__(
+        self,
+        min_scale: float,
+        max_scale: float,
+        target_height: int,
+        target_width: int,
+        interp: int = Image.Resampling.BILINEAR,
+    ):
+        """
+        Args:
+            min_scale, max_scale: the range of the scale factor applied to the target size,
+                0 < min_scale <= max_scale (e.g. 0.1 and 2.0 for LSJ).
+            target_height, target_width: the target box in pixels before scaling (e.g. 1024).
+            interp: PIL resampling filter for the image (label maps always use nearest).
+
+        Raises:
+            ValueError: a non-positive scale or target size, or min_scale > max_scale.
+        """
+        super().__init__()
+        if not 0 < min_scale <= max_scale:
+            raise ValueError(
+                f"ResizeScale: need 0 < min_scale <= max_scale; got min_scale={min_scale}, max_scale={max_scale}"
+            )
+        if target_height <= 0 or target_width <= 0:
+            raise ValueError(
+                f"ResizeScale: the target size must be positive; got {target_height}x{target_width} pixels"
+            )
+        self._init(locals())
+
+    def _get_resize(self, image: np.ndarray, scale: float) -> Transform:
+        """The ResizeTransform for ``image`` (H, W[, C]) at the given scale of the target size."""
+        h, w = image.shape[:2]
+        box_h, box_w = self.target_height * scale, self.target_width * scale
+        ratio = min(box_h / h, box_w / w)
+        new_h, new_w = (max(1, int(v)) for v in np.round(np.multiply((h, w), ratio)))
+        return ResizeTransform(h, w, new_h, new_w, self.interp)
+
+    def get_transform(self, image: np.ndarray) -> Transform:
+        scale = np.random.uniform(self.min_scale, self.max_scale)
+        return self._get_resize(image, scale)
+
+
+class FixedSizeCrop(Augmentation):
+    """Crop and pad to exactly ``crop_size`` (Detectron2 ``FixedSizeCrop``).
+
+    The crop half of large-scale jitter (see :class:`ResizeScale`). For an (H, W) input and
+    ``crop_size`` = (ch, cw) in pixels:
+
+    - crop: a window of ``(min(H, ch), min(W, cw))`` at offset ``round(u * (max(H - ch, 0),
+      max(W - cw, 0)))``, with ONE ``u = np.random.uniform(0, 1)`` shared by both axes (as in
+      Detectron2 and Google's ``resize_and_crop``);
+    - pad (when ``pad``): on the right and bottom up to (ch, cw), the image with ``pad_value``
+      and label maps with ``seg_pad_value``.
+
+    The transform is a ``TransformList([CropTransform, PadTransform])`` (the crop only when
+    ``pad`` is False, leaving inputs smaller than ``crop_size`` smaller). Boxes and polygons are
+    shifted by the crop offset and polygons clipped to the window; the pad does not move them.
+    Unlike Detectron2, the crop window is never declared larger than the input, so polygons are
+    clipped to the image and the transform's ``inverse()`` is exact.
+    """
+
+    def __init__(
+        self,
+        crop_size: Union[int, Tuple[int, int]],
+        pad: bool = True,
+        pad_value: float = 128.0,
+        seg_pad_value: int = 255,
+    ):
+        """
+        Args:
+            crop_size: the output (height, width) in pixels; an int means a square.
+            pad: pad inputs smaller than ``crop_size`` up to it.
+            pad_value: the image padding value (in the image's units: 128.0 is mid-grey for
+                uint8 [0, 255] images).
+            seg_pad_value: the label-map padding value (255, the usual ignore label).
+
+        Raises:
+            ValueError: ``crop_size`` is not one or two positive integers.
+        """
+        super().__init__()
+        if isinstance(crop_size, (int, np.integer)):
+            crop_size = (int(crop_size), int(crop_size))
+        crop_size = tuple(crop_size)
+        if len(crop_size) != 2 or not all(int(c) == c and c > 0 for c in crop_size):
+            raise ValueError(f"FixedSizeCrop: crop_size must be (height, width) positive integers; got {crop_size}")
+        crop_size = (int(crop_size[0]), int(crop_size[1]))
+        self._init(locals())
+
+    def _get_crop(self, image: np.ndarray) -> Transform:
+        """The CropTransform for ``image`` (draws the random offset)."""
+        h, w = image.shape[:2]
+        ch, cw = self.crop_size
+        max_offset = np.maximum(np.subtract((h, w), (ch, cw)), 0)
+        offset = np.round(max_offset * np.random.uniform(0.0, 1.0)).astype(int)
+        return CropTransform(int(offset[1]), int(offset[0]), min(cw, w), min(ch, h), w, h)
+
+    def _get_pad(self, image: np.ndarray) -> Transform:
+        """The PadTransform from the cropped size of ``image`` to ``crop_size``."""
+        h, w = image.shape[:2]
+        ch, cw = self.crop_size
+        cropped_h, cropped_w = min(h, ch), min(w, cw)
+        return PadTransform(
+            0, 0, cw - cropped_w, ch - cropped_h, cropped_w, cropped_h, self.pad_value, self.seg_pad_value
+        )
+
+    def get_transform(self, image: np.ndarray) -> TransformList:
+        transforms = [self._get_crop(image)]
+        if self.pad:
+            transforms.append(self._get_pad(image))
+        return TransformList(transforms)
 
 
 _CROP_TYPES = ("relative_range", "relative", "absolute", "absolute_range")

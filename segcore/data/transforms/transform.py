@@ -2,7 +2,8 @@
 
 The base classes come from fvcore (``Transform``, ``TransformList``, ``HFlipTransform``,
 ``VFlipTransform``, ``NoOpTransform``, ``PadTransform``, ``BlendTransform``), exactly as Detectron2
-uses them; this module adds ``ResizeTransform`` (Detectron2's
+uses them (fvcore's ``PadTransform(x0, y0, x1, y1, orig_w, orig_h, pad_value, seg_pad_value)`` pads
+images with ``pad_value`` and label maps with ``seg_pad_value``); this module adds ``ResizeTransform`` (Detectron2's
 ``detectron2/data/transforms/transform.py``) and a ``CropTransform`` that crops polygons without
 shapely.
 
