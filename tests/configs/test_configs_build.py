@@ -2,7 +2,10 @@
 
 Weights are neither loaded (``MODEL.WEIGHTS ""``) nor initialized, and no forward is run: the checks read the config
 and the built model's structure (meta-architecture, backbone depth / type, number of classes,
-the ImageNet weights the original config starts from).
+the ImageNet weights the original config starts from). For the configs of the original MaskFormer
+release, the built model is also checked against the released values
+(``tests/fixtures/maskformer_original_configs.json``, see ``tests/configs/released.py``): backbone,
+norm, stem and dilations, pixel decoder, transformer sizes, queries and inference thresholds.
 """
 import contextlib
 import glob
@@ -14,9 +17,11 @@ from unittest import mock
 import pytest
 import torch
 
-from segcore.config import get_cfg
+from segcore.config import ConfigError, get_cfg
 from segcore.engine import setup_cfg
+from segcore.layers import FrozenBatchNorm2d
 from segcore.modeling import build_model
+from tests.configs.released import released_configs, released_values
 from tests.paths import CONFIGS, REPO_ROOT
 
 CONFIG_DIR = CONFIGS
@@ -25,6 +30,7 @@ ALL_CONFIGS = sorted(os.path.relpath(p, CONFIG_DIR)
 # "_BASE_" files (Base-*.yaml) hold shared settings and pick no model: they are only merged.
 BASE_CONFIGS = [c for c in ALL_CONFIGS if os.path.basename(c).startswith("Base-")]
 MODEL_CONFIGS = [c for c in ALL_CONFIGS if c not in BASE_CONFIGS]
+RELEASED = set(released_configs())
 
 # Classes of datasets whose folder name carries no count (folders like "ade20k-150" do).
 NUM_CLASSES_BY_FOLDER = {"coco-panoptic": 133, "coco": 80, "coco-instance": 80, "cityscapes": 19}
@@ -92,6 +98,71 @@ def count_blocks(keys, pattern: str):
     return [len(found[i]) for i in sorted(found)]
 
 
+def count_layers(keys, prefix: str) -> int:
+    """The number of distinct ``<prefix><index>.`` entries among the state-dict names."""
+    return len({k[len(prefix):].split(".")[0] for k in keys if k.startswith(prefix)})
+
+
+def check_model_against_release(model, keys, v):
+    """The built ``model`` (state-dict names ``keys``) has the structure and the inference settings
+    that the released values ``v`` ({dotted key: value}) ask for."""
+    assert type(model).__name__ == v["MODEL.META_ARCHITECTURE"]
+    assert type(model.sem_seg_head).__name__ == v["MODEL.SEM_SEG_HEAD.NAME"]
+    backbone = v["MODEL.BACKBONE.NAME"]
+    if backbone in ("build_resnet_backbone", "build_resnet_deeplab_backbone"):
+        deeplab = backbone == "build_resnet_deeplab_backbone"
+        # Detectron2's build_resnet_backbone always builds the 7x7 stem; only the DeepLab builder reads STEM_TYPE.
+        deeplab_stem = deeplab and v["MODEL.RESNETS.STEM_TYPE"] == "deeplab"
+        assert ("backbone.stem.conv3.weight" in keys) == deeplab_stem
+        assert model.backbone.stem.out_channels == v["MODEL.RESNETS.STEM_OUT_CHANNELS"]
+        assert count_blocks(keys, r"backbone\.res(\d)\.(\d+)\.") == BLOCKS_PER_STAGE[v["MODEL.RESNETS.DEPTH"]]
+        assert list(model.backbone.output_shape()) == v["MODEL.RESNETS.OUT_FEATURES"]
+        assert model.backbone.res3[0].conv1.stride == ((2, 2) if v["MODEL.RESNETS.STRIDE_IN_1X1"] else (1, 1))
+        assert (isinstance(model.backbone.stem.conv1.norm, FrozenBatchNorm2d)
+                == (v["MODEL.RESNETS.NORM"] == "FrozenBN")), v["MODEL.RESNETS.NORM"]
+        res5 = v["MODEL.RESNETS.RES5_DILATION"]
+        grid = v["MODEL.RESNETS.RES5_MULTI_GRID"] if deeplab else [1, 1, 1]
+        assert [b.conv2.dilation[0] for b in model.backbone.res5] == [res5 * g for g in grid]
+        assert {b.conv2.dilation[0] for b in model.backbone.res4} == {v["MODEL.RESNETS.RES4_DILATION"]}
+    elif backbone == "D2SwinTransformer":
+        embed_dim, depths, heads, window = (v[f"MODEL.SWIN.{k}"] for k in ["EMBED_DIM", "DEPTHS", "NUM_HEADS",
+                                                                             "WINDOW_SIZE"])
+        assert count_blocks(keys, r"backbone\.layers\.(\d)\.blocks\.(\d+)\.") == depths
+        sd = model.state_dict()
+        assert sd["backbone.patch_embed.proj.weight"].shape[0] == embed_dim
+        for i in range(len(depths)):
+            table = sd[f"backbone.layers.{i}.blocks.0.attn.relative_position_bias_table"]
+            assert tuple(table.shape) == ((2 * window - 1) ** 2, heads[i])
+        assert ("backbone.absolute_pos_embed" in keys) == v["MODEL.SWIN.APE"]
+    else:
+        raise AssertionError(f"no structural check for backbone {backbone}")
+
+    mf = {k[len("MODEL.MASK_FORMER."):]: val for k, val in v.items() if k.startswith("MODEL.MASK_FORMER.")}
+    head = model.sem_seg_head
+    if hasattr(head, "pixel_decoder"):
+        decoder_name = v["MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME"]
+        if v["MODEL.SEM_SEG_HEAD.NAME"] == "MaskFormerHead":
+            assert type(head.pixel_decoder).__name__ == decoder_name
+        encoder_layers = count_layers(keys, "sem_seg_head.pixel_decoder.transformer.encoder.layers.")
+        assert encoder_layers == (v["MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS"]
+                                  if decoder_name == "TransformerEncoderPixelDecoder" else 0)
+    if hasattr(getattr(head, "predictor", None), "query_embed"):  # MaskFormerHead, PerPixelBaselinePlusHead
+        assert head.transformer_in_feature == mf["TRANSFORMER_IN_FEATURE"]
+        assert tuple(head.predictor.query_embed.weight.shape) == (mf["NUM_OBJECT_QUERIES"], mf["HIDDEN_DIM"])
+        assert count_layers(keys, "sem_seg_head.predictor.transformer.decoder.layers.") == mf["DEC_LAYERS"]
+        if mf["ENFORCE_INPUT_PROJ"]:
+            assert "sem_seg_head.predictor.input_proj.weight" in keys
+    if v["MODEL.META_ARCHITECTURE"] == "MaskFormer":
+        assert model.num_queries == mf["NUM_OBJECT_QUERIES"]
+        assert model.panoptic_on == mf["TEST.PANOPTIC_ON"]
+        assert model.object_mask_threshold == mf["TEST.OBJECT_MASK_THRESHOLD"]
+        assert model.overlap_threshold == mf["TEST.OVERLAP_THRESHOLD"]
+        if mf["SIZE_DIVISIBILITY"] >= 0:
+            assert model.size_divisibility == mf["SIZE_DIVISIBILITY"]
+    assert model.pixel_mean.flatten().tolist() == pytest.approx(v["MODEL.PIXEL_MEAN"])
+    assert model.pixel_std.flatten().tolist() == pytest.approx(v["MODEL.PIXEL_STD"])
+
+
 def test_the_config_folder_has_the_known_configs():
     for name in ["ade20k-150/maskformer_R50_bs16_160k.yaml", "ade20k-150/maskformer_R101_bs16_160k.yaml",
                  "ade20k-150/maskformer_R101c_bs16_160k.yaml", "ade20k-150/per_pixel_baseline_R50_bs16_160k.yaml",
@@ -156,12 +227,17 @@ def test_config_builds_its_model(rel_path):
         assert model.backbone.output_shape()["res2"].channels == embed_dim
         assert original_weights == weights, rel_path
 
+    # the original release's architecture and inference settings
+    released_path = rel_path.replace(os.sep, "/")
+    if released_path in RELEASED:
+        check_model_against_release(model, keys, released_values(released_path))
+
 
 def test_unknown_key_in_a_config_is_an_error(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"_BASE_: {os.path.join(CONFIG_DIR, 'ade20k-150', 'maskformer_R50_bs16_160k.yaml')}\n"
                    "MODEL:\n  SEM_SEG_HEAD:\n    NUM_CLASSSES: 150\n")
-    with pytest.raises(Exception, match="NUM_CLASSSES"):
+    with pytest.raises(ConfigError, match="NUM_CLASSSES"):
         setup_cfg(str(bad), [])
     assert "NUM_CLASSSES" not in get_cfg().MODEL.SEM_SEG_HEAD
 

@@ -4,7 +4,8 @@ He et al., "Deep Residual Learning for Image Recognition" (CVPR 2016); the layou
 follow Detectron2's ``detectron2/modeling/backbone/resnet.py`` (``stem.conv1``, ``res2.0.conv1``,
 ``res2.0.conv1.norm``, ``res2.0.shortcut``) so Detectron2 / MaskFormer checkpoints load as they
 are. The DeepLab stem (three 3x3 convs) and the res5 multi-grid dilations are those of
-DeepLabV3 (Chen et al., 2017, Sec. 3.2), used by the "R101c" MaskFormer models.
+DeepLabV3 (Chen et al., 2017, Sec. 3.2), used by the "R101c" MaskFormer models through
+``build_resnet_deeplab_backbone`` (the name Detectron2's ``projects/DeepLab`` registers).
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from segcore.layers import Conv2d, FrozenBatchNorm2d, ShapeSpec, c2_msra_fill, g
 from .backbone import Backbone
 from .build import BACKBONE_REGISTRY
 
-__all__ = ["BasicBlock", "BottleneckBlock", "BasicStem", "DeepLabStem", "ResNet", "build_resnet_backbone"]
+__all__ = ["BasicBlock", "BottleneckBlock", "BasicStem", "DeepLabStem", "ResNet", "build_resnet_backbone",
+           "build_resnet_deeplab_backbone"]
 
 
 class CNNBlockBase(nn.Module):
@@ -208,58 +210,111 @@ _DEPTH_TO_BLOCKS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [
 _STEMS = {"basic": BasicStem, "deeplab": DeepLabStem}
 
 
-@BACKBONE_REGISTRY.register()
-def build_resnet_backbone(cfg, input_shape: ShapeSpec) -> ResNet:
-    """Build a ResNet from ``cfg.MODEL.RESNETS`` (Detectron2 semantics).
+def _check_resnet_config(r) -> None:
+    """Checks shared by the ResNet builders (``r`` is ``cfg.MODEL.RESNETS``)."""
+    if r.DEPTH not in _DEPTH_TO_BLOCKS:
+        raise ValueError(f"MODEL.RESNETS.DEPTH={r.DEPTH} is not supported; use one of {sorted(_DEPTH_TO_BLOCKS)}")
+    if any(r.DEFORM_ON_PER_STAGE):
+        raise ValueError("Deformable convolutions (MODEL.RESNETS.DEFORM_ON_PER_STAGE) are not supported")
 
-    Keys: DEPTH (18, 34, 50, 101, 152), NORM, STEM_TYPE ("basic" | "deeplab"), STEM_OUT_CHANNELS,
-    RES2_OUT_CHANNELS, NUM_GROUPS, WIDTH_PER_GROUP, STRIDE_IN_1X1, RES4_DILATION, RES5_DILATION
-    (1 or 2), RES5_MULTI_GRID (per-block dilation multipliers of res5), OUT_FEATURES;
-    ``MODEL.BACKBONE.FREEZE_AT``.
 
-    Raises:
-        ValueError: unsupported depth, stem type or dilation, or deformable convolutions requested.
+def _build_resnet(cfg, input_shape: ShapeSpec, stem_type: str, res5_dilation_per_block: Sequence[int]) -> ResNet:
+    """The ResNet of ``cfg.MODEL.RESNETS`` with the given stem and dilation of each res5 block.
+
+    Block dilations: res2/res3 1, res4 ``RES4_DILATION``, res5 ``res5_dilation_per_block``; res4
+    (res5) keeps its input stride (its first block has stride 1) when RES4_DILATION
+    (RES5_DILATION) is > 1.
     """
     r = cfg.MODEL.RESNETS
     depth = r.DEPTH
-    if depth not in _DEPTH_TO_BLOCKS:
-        raise ValueError(f"MODEL.RESNETS.DEPTH={depth} is not supported; use one of {sorted(_DEPTH_TO_BLOCKS)}")
-    if r.STEM_TYPE not in _STEMS:
-        raise ValueError(f"MODEL.RESNETS.STEM_TYPE='{r.STEM_TYPE}' is not supported; use one of {sorted(_STEMS)}")
-    if any(r.DEFORM_ON_PER_STAGE):
-        raise ValueError("Deformable convolutions (MODEL.RESNETS.DEFORM_ON_PER_STAGE) are not supported")
-    if r.RES5_DILATION not in (1, 2):
-        raise ValueError(f"MODEL.RESNETS.RES5_DILATION must be 1 or 2, got {r.RES5_DILATION}")
     norm = r.NORM
-    stem = _STEMS[r.STEM_TYPE](in_channels=input_shape.channels, out_channels=r.STEM_OUT_CHANNELS, norm=norm)
+    stem = _STEMS[stem_type](in_channels=input_shape.channels, out_channels=r.STEM_OUT_CHANNELS, norm=norm)
     num_blocks = _DEPTH_TO_BLOCKS[depth]
     bottleneck_channels = r.NUM_GROUPS * r.WIDTH_PER_GROUP
     in_channels = r.STEM_OUT_CHANNELS
     out_channels = r.RES2_OUT_CHANNELS
-    if depth in (18, 34):
-        if out_channels != 64:
-            raise ValueError("MODEL.RESNETS.RES2_OUT_CHANNELS must be 64 for ResNet-18/34")
-        if r.RES5_DILATION != 1 or r.NUM_GROUPS != 1:
-            raise ValueError("ResNet-18/34 support neither dilation nor groups")
     stages = []
     for idx, stage_idx in enumerate(range(2, 6)):
-        dilation = r.RES5_DILATION if stage_idx == 5 else (r.RES4_DILATION if stage_idx == 4 else 1)
-        first_stride = 1 if idx == 0 or dilation > 1 else 2
+        stage_dilation = {4: r.RES4_DILATION, 5: r.RES5_DILATION}.get(stage_idx, 1)
+        first_stride = 1 if idx == 0 or stage_dilation > 1 else 2
+        if stage_idx == 5:
+            block_dilations = list(res5_dilation_per_block)
+        else:
+            block_dilations = [stage_dilation] * num_blocks[idx]
         blocks = []
         for b in range(num_blocks[idx]):
             stride = first_stride if b == 0 else 1
             if depth in (18, 34):
                 block = BasicBlock(in_channels, out_channels, stride=stride, norm=norm)
             else:
-                block_dilation = dilation
-                if stage_idx == 5:
-                    block_dilation = dilation * r.RES5_MULTI_GRID[b] if b < len(r.RES5_MULTI_GRID) else dilation
                 block = BottleneckBlock(in_channels, out_channels, bottleneck_channels=bottleneck_channels,
                                         stride=stride, num_groups=r.NUM_GROUPS, norm=norm,
-                                        stride_in_1x1=r.STRIDE_IN_1X1, dilation=block_dilation)
+                                        stride_in_1x1=r.STRIDE_IN_1X1, dilation=block_dilations[b])
             blocks.append(block)
             in_channels = out_channels
         stages.append(blocks)
         out_channels *= 2
         bottleneck_channels *= 2
     return ResNet(stem, stages, out_features=r.OUT_FEATURES, freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT)
+
+
+@BACKBONE_REGISTRY.register()
+def build_resnet_backbone(cfg, input_shape: ShapeSpec) -> ResNet:
+    """Build a ResNet from ``cfg.MODEL.RESNETS`` (Detectron2's builder, exactly).
+
+    Keys: DEPTH (18, 34, 50, 101, 152), NORM, STEM_OUT_CHANNELS, RES2_OUT_CHANNELS, NUM_GROUPS,
+    WIDTH_PER_GROUP, STRIDE_IN_1X1, RES4_DILATION, RES5_DILATION (1 or 2), OUT_FEATURES;
+    ``MODEL.BACKBONE.FREEZE_AT``. The stem is the basic one (a 7x7 conv) and every res5 block has
+    dilation RES5_DILATION: the DeepLab keys STEM_TYPE and RES5_MULTI_GRID are read only by
+    :func:`build_resnet_deeplab_backbone`, as in Detectron2.
+
+    Raises:
+        ValueError: unsupported depth or dilation, or deformable convolutions requested.
+    """
+    r = cfg.MODEL.RESNETS
+    _check_resnet_config(r)
+    if r.RES5_DILATION not in (1, 2):
+        raise ValueError(f"MODEL.RESNETS.RES5_DILATION must be 1 or 2, got {r.RES5_DILATION}")
+    if r.DEPTH in (18, 34):
+        if r.RES2_OUT_CHANNELS != 64:
+            raise ValueError("MODEL.RESNETS.RES2_OUT_CHANNELS must be 64 for ResNet-18/34")
+        if r.RES5_DILATION != 1 or r.NUM_GROUPS != 1:
+            raise ValueError("ResNet-18/34 support neither dilation nor groups")
+    n5 = _DEPTH_TO_BLOCKS[r.DEPTH][3]
+    return _build_resnet(cfg, input_shape, "basic", [r.RES5_DILATION] * n5)
+
+
+@BACKBONE_REGISTRY.register()
+def build_resnet_deeplab_backbone(cfg, input_shape: ShapeSpec) -> ResNet:
+    """Build the DeepLab ResNet of ``cfg.MODEL.RESNETS`` (Detectron2's ``projects/DeepLab``
+    builder, named by the original "R101c" configs).
+
+    The same network as :func:`build_resnet_backbone`, with DeepLab's rules: the stem is chosen by
+    STEM_TYPE ("deeplab": three 3x3 convs, "basic": one 7x7 conv); res4 is dilated by RES4_DILATION
+    (1 or 2) and block i of res5 by ``RES5_DILATION * RES5_MULTI_GRID[i]`` (multi-grid, Chen et al.
+    2017, Sec. 3.2), RES5_DILATION being 1, 2 or 4, and 4 when res4 is dilated. Output stride:
+    32 without dilation, 16 with RES5_DILATION 2, 8 with RES4_DILATION 2.
+
+    Raises:
+        ValueError: a depth other than 50 / 101 / 152, an unknown stem type, a dilation outside
+            those above, RES5_MULTI_GRID not giving one multiplier per res5 block, or
+            deformable convolutions requested.
+    """
+    r = cfg.MODEL.RESNETS
+    _check_resnet_config(r)
+    if r.STEM_TYPE not in _STEMS:
+        raise ValueError(f"MODEL.RESNETS.STEM_TYPE='{r.STEM_TYPE}' is not supported; use one of {sorted(_STEMS)}")
+    if r.DEPTH in (18, 34):
+        raise ValueError("build_resnet_deeplab_backbone builds ResNet-50/101/152 only; "
+                         f"got MODEL.RESNETS.DEPTH={r.DEPTH}")
+    if r.RES4_DILATION not in (1, 2):
+        raise ValueError(f"MODEL.RESNETS.RES4_DILATION must be 1 or 2, got {r.RES4_DILATION}")
+    if r.RES5_DILATION not in (1, 2, 4):
+        raise ValueError(f"MODEL.RESNETS.RES5_DILATION must be 1, 2 or 4, got {r.RES5_DILATION}")
+    if r.RES4_DILATION == 2 and r.RES5_DILATION != 4:
+        raise ValueError(f"MODEL.RESNETS.RES5_DILATION must be 4 when RES4_DILATION is 2, got {r.RES5_DILATION}")
+    n5 = _DEPTH_TO_BLOCKS[r.DEPTH][3]
+    if len(r.RES5_MULTI_GRID) != n5:
+        raise ValueError(f"MODEL.RESNETS.RES5_MULTI_GRID must give one multiplier per res5 block ({n5}), "
+                         f"got {list(r.RES5_MULTI_GRID)}")
+    return _build_resnet(cfg, input_shape, r.STEM_TYPE, [r.RES5_DILATION * m for m in r.RES5_MULTI_GRID])
