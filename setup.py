@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """Installs segcore (the Detectron2-style engine) and the model families.
 
-torch is pinned to a range that the local CPU build (2.13.0) satisfies, so installing this
-package never replaces an installed torch; install torch first (see README.md).
+torch is required as ``torch>=2.1`` with no upper bound, so installing this package keeps the
+torch that is installed (a CPU or a CUDA build, older or newer); install torch first (see README.md).
+Every package of the repository is found by ``find_packages`` (tests, tools and the dataset
+scripts are not packages of the distribution).
 """
 from setuptools import find_packages, setup
 
@@ -11,10 +13,10 @@ setup(
     version="0.1.0",
     description="MaskFormer, Mask2Former and SeMask in one Detectron2-style codebase",
     python_requires=">=3.10",
-    packages=find_packages(include=["segcore", "segcore.*", "mask_former", "mask_former.*"]),
-    package_data={"segcore": ["data/categories/*.json", "model_zoo/configs/**/*.yaml"]},
+    packages=find_packages(exclude=["tests", "tests.*"]),
+    package_data={"segcore": ["data/categories/*.json"]},
     install_requires=[
-        "torch>=2.1,<=2.13.0",
+        "torch>=2.1",
         "fvcore>=0.1.5",
         "iopath>=0.1.9",
         "pycocotools>=2.0.6",
@@ -38,6 +40,6 @@ setup(
         "test": ["pytest>=7", "transformers>=4.40", "cityscapesScripts>=2.2", "pyquaternion", "faster-coco-eval>=1.6"],
     },
     entry_points={
-        "segcore.model_families": ["mask_former = mask_former.config:add_mask_former_config"],
+        "segcore.model_families": ["mask_former = mask_former.config:FAMILY"],
     },
 )

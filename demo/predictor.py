@@ -209,8 +209,7 @@ class _PredictWorker(mp.get_context("spawn").Process):
         from segcore.config.families import get_model_families
         from segcore.engine import DefaultPredictor
 
-        for family in get_model_families():  # a spawned process starts with empty registries
-            family.load()
+        get_model_families()  # a spawned process starts with empty registries: loading them registers
         predictor = DefaultPredictor(self.cfg)
         while True:
             task = self.task_queue.get()

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, List, Mapping
 
 import yaml
 from fvcore.common.config import CfgNode as _FvCfgNode
 
 from .safe_eval import safe_eval_expression
 
-__all__ = ["CfgNode", "ConfigError", "load_yaml_with_base"]
+__all__ = ["CfgNode", "ConfigError", "add_config_defaults", "load_yaml_with_base"]
 
 BASE_KEY = "_BASE_"
 _EVAL_TAG = "tag:yaml.org,2002:python/object/apply:eval"
@@ -170,6 +170,46 @@ class CfgNode(_FvCfgNode):
     def dump(self, *args, **kwargs) -> str:
         """The config as a YAML string that :meth:`merge_from_file` reads back."""
         return super().dump(*args, **kwargs)
+
+
+def add_config_defaults(cfg: CfgNode, defaults: Mapping[str, Any]) -> List[str]:
+    """Add the keys of ``defaults`` that ``cfg`` does not have yet (in place); keep the others.
+
+    This is how model families add their keys (``add_mask_former_config`` and the others): a
+    family never replaces a key or a default that the engine or another family set, so calling
+    family functions repeatedly, or in another order, gives the same config.
+
+    Args:
+        cfg: the config to extend (not frozen).
+        defaults: ``{"MODEL.MASK_FORMER.NHEADS": 8, ...}``: dotted full key -> default value.
+            Intermediate nodes are created as needed; a ``dict`` value becomes a node.
+
+    Returns:
+        The full keys that were added (the ones already present are not listed).
+
+    Raises:
+        ConfigError: a key's path runs through an existing non-node value, or a node value
+            would replace an existing leaf (the message names the key).
+    """
+    added: List[str] = []
+    for full_key, value in defaults.items():
+        *parents, leaf = full_key.split(".")
+        node = cfg
+        for i, part in enumerate(parents):
+            if part not in node:
+                node[part] = type(cfg)()
+            node = node[part]
+            if not isinstance(node, _FvCfgNode):
+                raise ConfigError(f"Cannot add '{full_key}': '{'.'.join(parents[: i + 1])}' is a value, not a node")
+        if leaf in node:
+            if isinstance(value, dict) != isinstance(node[leaf], _FvCfgNode):
+                raise ConfigError(f"Cannot add '{full_key}': it exists with another structure ({node[leaf]!r})")
+            if isinstance(value, dict):
+                added += [f"{full_key}.{k}" for k in add_config_defaults(node[leaf], value)]
+            continue
+        node[leaf] = type(cfg)(value) if isinstance(value, dict) else value
+        added.append(full_key)
+    return added
 
 
 def _describe_key_error(e: KeyError) -> str:

@@ -73,10 +73,11 @@ _C.MODEL.RESNETS.RES5_DILATION = 1
 _C.MODEL.RESNETS.RES4_DILATION = 1
 _C.MODEL.RESNETS.RES2_OUT_CHANNELS = 256
 _C.MODEL.RESNETS.STEM_OUT_CHANNELS = 64
-# "basic" (one 7x7 conv) or "deeplab" (three 3x3 convs, used by R101c)
-_C.MODEL.RESNETS.STEM_TYPE = "basic"
-# Dilation multipliers of the three res5 blocks (DeepLab multi-grid).
-_C.MODEL.RESNETS.RES5_MULTI_GRID = [1, 1, 1]
+# DeepLab keys (Detectron2's projects/DeepLab add_deeplab_config, which the original projects call),
+# read by build_resnet_deeplab_backbone only: the stem, "deeplab" (three 3x3 convs) or "basic" (one
+# 7x7 conv), and the dilation multipliers of the res5 blocks (multi-grid).
+_C.MODEL.RESNETS.STEM_TYPE = "deeplab"
+_C.MODEL.RESNETS.RES5_MULTI_GRID = [1, 2, 4]
 _C.MODEL.RESNETS.DEFORM_ON_PER_STAGE = [False, False, False, False]
 _C.MODEL.RESNETS.DEFORM_MODULATED = False
 _C.MODEL.RESNETS.DEFORM_NUM_GROUPS = 1
@@ -97,16 +98,12 @@ _C.INPUT.RANDOM_FLIP = "horizontal"
 _C.INPUT.CROP = CN({"ENABLED": False})
 _C.INPUT.CROP.TYPE = "relative_range"
 _C.INPUT.CROP.SIZE = [0.9, 0.9]
-# Largest fraction of a crop one category may occupy (1.0 = no constraint).
-_C.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA = 1.0
 # Channel order of the model's input image: "RGB", "BGR", "L", ...
 _C.INPUT.FORMAT = "BGR"
 _C.INPUT.MASK_FORMAT = "polygon"
-# MaskFormer / Mask2Former input keys (added by the original projects' config functions)
-_C.INPUT.DATASET_MAPPER_NAME = "mask_former_semantic"
-_C.INPUT.COLOR_AUG_SSD = False
-# Pad images to a multiple of this (pixels) in the dataset mapper; -1 disables.
-_C.INPUT.SIZE_DIVISIBILITY = -1
+# The training dataset mapper, by its name in DATASET_MAPPER_REGISTRY; "" is the engine's
+# DatasetMapper (Detectron2's default). Model families register theirs (e.g. "mask_former_semantic").
+_C.INPUT.DATASET_MAPPER_NAME = ""
 
 # ---------------------------------------------------------------------------- #
 # Datasets and loading
@@ -155,10 +152,9 @@ _C.SOLVER.IMS_PER_BATCH = 16
 _C.SOLVER.REFERENCE_WORLD_SIZE = 0
 _C.SOLVER.BIAS_LR_FACTOR = 1.0
 _C.SOLVER.WEIGHT_DECAY_BIAS = None
-# MaskFormer / Mask2Former solver keys
-_C.SOLVER.OPTIMIZER = "SGD"  # "SGD" or "ADAMW"
-_C.SOLVER.BACKBONE_MULTIPLIER = 0.1
-_C.SOLVER.WEIGHT_DECAY_EMBED = 0.0
+# The optimizer: "SGD" (Detectron2's) or "ADAMW" (the MaskFormer / Mask2Former configs set it).
+_C.SOLVER.OPTIMIZER = "SGD"
+# WarmupPolyLR (Detectron2's DeepLab project): lr factor (1 - iter / MAX_ITER) ** POWER
 _C.SOLVER.POLY_LR_POWER = 0.9
 _C.SOLVER.POLY_LR_CONSTANT_ENDING = 0.0
 

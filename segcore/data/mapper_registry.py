@@ -23,7 +23,8 @@ with ``@DATASET_MAPPER_REGISTRY.register("name")``; the name is the config value
 
 
 def build_dataset_mapper(cfg, is_train: bool = True) -> Callable[[dict], Any]:
-    """Build the mapper named by ``cfg.INPUT.DATASET_MAPPER_NAME``.
+    """Build the mapper named by ``cfg.INPUT.DATASET_MAPPER_NAME`` ("" is the engine's
+    :class:`~segcore.data.DatasetMapper`, as Detectron2's default).
 
     Args:
         cfg: a config with ``INPUT.DATASET_MAPPER_NAME``.
@@ -34,6 +35,10 @@ def build_dataset_mapper(cfg, is_train: bool = True) -> Callable[[dict], Any]:
             that importing a model family, e.g. ``import mask_former``, registers its mappers).
     """
     name = cfg.INPUT.DATASET_MAPPER_NAME
+    if not name:
+        from .dataset_mapper import DatasetMapper
+
+        return DatasetMapper(cfg, is_train)
     if name not in DATASET_MAPPER_REGISTRY:
         registered = DATASET_MAPPER_REGISTRY.names()
         raise KeyError(
