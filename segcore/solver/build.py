@@ -1,14 +1,15 @@
 """Optimizer construction: per-parameter groups and gradient clipping.
 
-``build_optimizer`` follows the MaskFormer / Mask2Former ``train_net.py`` ``build_optimizer``:
-one parameter group per parameter, with
+``build_optimizer`` builds ``SOLVER.OPTIMIZER`` ("SGD" or "ADAMW") over the model's parameter
+groups. The groups are the model's own when it defines them (a method
+``optimizer_param_groups(cfg) -> list[dict]``: MaskFormer's backbone lr multiplier and
+embedding / position-table weight decay live in the model family that reads those keys), and
+otherwise Detectron2's default (:func:`get_default_optimizer_params`):
 
-* ``lr = BASE_LR * BACKBONE_MULTIPLIER`` for parameters of modules whose name contains
-  ``"backbone"``;
-* ``weight_decay = 0`` for Swin's ``relative_position_bias_table`` and ``absolute_pos_embed``;
-* ``weight_decay = WEIGHT_DECAY_NORM`` for normalization layers;
-* ``weight_decay = WEIGHT_DECAY_EMBED`` for ``nn.Embedding`` (e.g. the query embeddings);
-* ``WEIGHT_DECAY`` otherwise; parameters shared between modules appear once.
+* ``lr = BASE_LR``, ``weight_decay = WEIGHT_DECAY``;
+* ``weight_decay = WEIGHT_DECAY_NORM`` for normalization layers (:data:`NORM_MODULE_TYPES`);
+* ``lr = BASE_LR * BIAS_LR_FACTOR`` and ``weight_decay = WEIGHT_DECAY_BIAS`` (when set) for biases;
+* parameters shared between modules appear once, frozen ones not at all.
 
 ``build_lr_scheduler`` builds ``SOLVER.LR_SCHEDULER_NAME`` ("WarmupPolyLR" as the DeepLab project
 of Detectron2, "WarmupMultiStepLR" and "WarmupCosineLR" as Detectron2's ``build_lr_scheduler``).
@@ -22,7 +23,7 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import torch
 from torch import nn
@@ -39,7 +40,9 @@ __all__ = [
     "OPTIMIZER_BUILDERS",
     "build_lr_scheduler",
     "build_optimizer",
-    "get_mask_former_param_groups",
+    "get_default_optimizer_params",
+    "get_optimizer_params",
+    "iter_trainable_parameters",
     "maybe_add_full_model_gradient_clipping",
     "maybe_add_gradient_clipping",
 ]
@@ -60,51 +63,79 @@ NORM_MODULE_TYPES: tuple[type[nn.Module], ...] = (
     FrozenBatchNorm2d,
 )
 
-# Parameter names (substrings) of Swin's position tables, never weight-decayed in the originals.
-POSITION_EMBEDDING_PARAM_NAMES = ("relative_position_bias_table", "absolute_pos_embed")
 
+def iter_trainable_parameters(model: nn.Module) -> Iterator[tuple[str, nn.Module, str, nn.Parameter]]:
+    """``(module_name, module, param_name, param)`` for every trainable parameter, each once.
 
-def get_mask_former_param_groups(
-    model: nn.Module,
-    *,
-    base_lr: float,
-    weight_decay: float,
-    weight_decay_norm: float,
-    weight_decay_embed: float,
-    backbone_multiplier: float,
-) -> list[dict[str, Any]]:
-    """One optimizer parameter group per trainable parameter, as the MaskFormer ``train_net.py``.
-
-    Args:
-        model: the model; parameters with ``requires_grad=False`` are left out.
-        base_lr: learning rate of every parameter outside the backbone.
-        weight_decay: default weight decay.
-        weight_decay_norm: weight decay of normalization-layer parameters (``NORM_MODULE_TYPES``).
-        weight_decay_embed: weight decay of ``nn.Embedding`` weights.
-        backbone_multiplier: lr factor for parameters of modules whose name contains ``"backbone"``.
-
-    Returns:
-        list of ``{"params": [p], "lr": float, "weight_decay": float}``, in module order.
+    Parameters with ``requires_grad=False`` are skipped; a parameter shared between modules is
+    given with the first module that holds it (``model.named_modules()`` order). The building
+    block of every parameter-group policy.
     """
-    defaults = {"lr": base_lr, "weight_decay": weight_decay}
-    params: list[dict[str, Any]] = []
     memo: set[torch.nn.Parameter] = set()
     for module_name, module in model.named_modules():
         for param_name, value in module.named_parameters(recurse=False):
             if not value.requires_grad or value in memo:
                 continue
             memo.add(value)
-            hyperparams = copy.copy(defaults)
-            if "backbone" in module_name:
-                hyperparams["lr"] = hyperparams["lr"] * backbone_multiplier
-            if any(name in param_name for name in POSITION_EMBEDDING_PARAM_NAMES):
-                hyperparams["weight_decay"] = 0.0
-            if isinstance(module, NORM_MODULE_TYPES):
-                hyperparams["weight_decay"] = weight_decay_norm
-            if isinstance(module, nn.Embedding):
-                hyperparams["weight_decay"] = weight_decay_embed
-            params.append({"params": [value], **hyperparams})
+            yield module_name, module, param_name, value
+
+
+def get_default_optimizer_params(
+    model: nn.Module,
+    *,
+    base_lr: float,
+    weight_decay: float,
+    weight_decay_norm: float,
+    bias_lr_factor: float = 1.0,
+    weight_decay_bias: Optional[float] = None,
+) -> list[dict[str, Any]]:
+    """One optimizer parameter group per trainable parameter (Detectron2's default policy).
+
+    Args:
+        model: the model; frozen parameters are left out, shared ones appear once.
+        base_lr: learning rate.
+        weight_decay: default weight decay.
+        weight_decay_norm: weight decay of normalization-layer parameters (:data:`NORM_MODULE_TYPES`).
+        bias_lr_factor: lr factor of parameters named ``bias``.
+        weight_decay_bias: weight decay of biases (None: as any other parameter of its module).
+
+    Returns:
+        list of ``{"params": [p], "lr": float, "weight_decay": float}``, in module order.
+    """
+    params: list[dict[str, Any]] = []
+    for _, module, param_name, value in iter_trainable_parameters(model):
+        group = {"params": [value], "lr": base_lr, "weight_decay": weight_decay}
+        if isinstance(module, NORM_MODULE_TYPES):
+            group["weight_decay"] = weight_decay_norm
+        if param_name == "bias":
+            group["lr"] = base_lr * bias_lr_factor
+            if weight_decay_bias is not None:
+                group["weight_decay"] = weight_decay_bias
+        params.append(group)
     return params
+
+
+def get_optimizer_params(cfg, model: nn.Module) -> list[dict[str, Any]]:
+    """The parameter groups :func:`build_optimizer` uses for ``model``.
+
+    ``model.optimizer_param_groups(cfg)`` when the model (unwrapped from
+    ``DistributedDataParallel``) defines it; otherwise :func:`get_default_optimizer_params` with
+    ``SOLVER.BASE_LR``, ``WEIGHT_DECAY``, ``WEIGHT_DECAY_NORM``, ``BIAS_LR_FACTOR`` and
+    ``WEIGHT_DECAY_BIAS``.
+    """
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        model = model.module
+    hook = getattr(model, "optimizer_param_groups", None)
+    if callable(hook):
+        return hook(cfg)
+    return get_default_optimizer_params(
+        model,
+        base_lr=cfg.SOLVER.BASE_LR,
+        weight_decay=cfg.SOLVER.WEIGHT_DECAY,
+        weight_decay_norm=cfg.SOLVER.WEIGHT_DECAY_NORM,
+        bias_lr_factor=cfg.SOLVER.BIAS_LR_FACTOR,
+        weight_decay_bias=cfg.SOLVER.WEIGHT_DECAY_BIAS,
+    )
 
 
 # ------------------------------------------------------------------ gradient clipping
@@ -221,8 +252,7 @@ OPTIMIZER_BUILDERS: dict[str, tuple[type[torch.optim.Optimizer], Callable]] = {
 def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:
     """Build the optimizer named by ``SOLVER.OPTIMIZER`` ("SGD" or "ADAMW") for ``model``.
 
-    Parameter groups: :func:`get_mask_former_param_groups` with ``SOLVER.BASE_LR``,
-    ``WEIGHT_DECAY``, ``WEIGHT_DECAY_NORM``, ``WEIGHT_DECAY_EMBED``, ``BACKBONE_MULTIPLIER``.
+    Parameter groups: :func:`get_optimizer_params` (the model's own policy, or Detectron2's).
     SGD uses ``SOLVER.MOMENTUM`` and ``SOLVER.NESTEROV``; AdamW torch's default betas and eps.
     Gradient clipping as ``SOLVER.CLIP_GRADIENTS`` says (see the module docstring).
 
@@ -233,14 +263,7 @@ def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:
     name = cfg.SOLVER.OPTIMIZER
     if name not in OPTIMIZER_BUILDERS:
         raise ValueError(f"Unknown SOLVER.OPTIMIZER '{name}'; expected one of {sorted(OPTIMIZER_BUILDERS)}")
-    params = get_mask_former_param_groups(
-        model,
-        base_lr=cfg.SOLVER.BASE_LR,
-        weight_decay=cfg.SOLVER.WEIGHT_DECAY,
-        weight_decay_norm=cfg.SOLVER.WEIGHT_DECAY_NORM,
-        weight_decay_embed=cfg.SOLVER.WEIGHT_DECAY_EMBED,
-        backbone_multiplier=cfg.SOLVER.BACKBONE_MULTIPLIER,
-    )
+    params = get_optimizer_params(cfg, model)
     if not params:
         raise ValueError(f"{type(model).__name__} has no trainable parameters to optimize")
     optimizer_type, builder = OPTIMIZER_BUILDERS[name]

@@ -87,7 +87,7 @@ class _LrRecorder(HookBase):
 
     def before_step(self):
         # the last group is the predictor's bias (no backbone multiplier): the logged lr
-        self.lrs[self.trainer.iter] = self.trainer.optimizer.param_groups[-1]["lr"]
+        self.lrs[self.trainer.iter] = self.trainer.optimizer.param_groups[0]["lr"]
 
 
 class _CrashAt(HookBase):
@@ -128,7 +128,7 @@ def _cfg(output_dir):
     cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES = NUM_CLASSES
     cfg.SOLVER.OPTIMIZER = "ADAMW"
     cfg.SOLVER.BASE_LR = 0.05
-    cfg.SOLVER.BACKBONE_MULTIPLIER = 0.5
+    cfg.SOLVER.BIAS_LR_FACTOR = 0.5
     cfg.SOLVER.LR_SCHEDULER_NAME = "WarmupPolyLR"
     cfg.SOLVER.WARMUP_ITERS = 2
     cfg.SOLVER.MAX_ITER = 6
@@ -190,8 +190,8 @@ def test_train_checkpoint_resume(tmp_path):
         for name, val in st.items():
             assert torch.equal(opt_state["state"][pid][name], val)
     assert c.scheduler.last_epoch == 3
-    assert c.optimizer.param_groups[-1]["lr"] == pytest.approx(a.lr_recorder.lrs[3])
-    assert c.optimizer.param_groups[0]["lr"] == pytest.approx(0.5 * a.lr_recorder.lrs[3])  # backbone
+    assert c.optimizer.param_groups[0]["lr"] == pytest.approx(a.lr_recorder.lrs[3])
+    assert c.optimizer.param_groups[1]["lr"] == pytest.approx(0.5 * a.lr_recorder.lrs[3])  # a bias: BIAS_LR_FACTOR
 
     results_c = c.train()
     assert min(c.lr_recorder.lrs) == 3

@@ -37,8 +37,7 @@ def _cfg(**solver):
     cfg.SOLVER.BASE_LR = 0.1
     cfg.SOLVER.WEIGHT_DECAY = 0.05
     cfg.SOLVER.WEIGHT_DECAY_NORM = 0.01
-    cfg.SOLVER.WEIGHT_DECAY_EMBED = 0.02
-    cfg.SOLVER.BACKBONE_MULTIPLIER = 0.1
+    cfg.SOLVER.BIAS_LR_FACTOR = 0.1
     for k, v in solver.items():
         setattr(cfg.SOLVER, k, v)
     return cfg
@@ -51,19 +50,23 @@ def _group_of(optimizer, param):
 
 
 @pytest.mark.parametrize("name", ["SGD", "ADAMW"])
-def test_param_groups_lr_and_weight_decay(name):
+def test_default_param_groups_lr_and_weight_decay(name):
+    """Detectron2's default policy: norms get WEIGHT_DECAY_NORM, biases BIAS_LR_FACTOR x lr and
+    WEIGHT_DECAY_BIAS, everything else (backbone, embeddings, position tables) the defaults."""
     model = _Model()
-    opt = build_optimizer(_cfg(OPTIMIZER=name), model)
+    opt = build_optimizer(_cfg(OPTIMIZER=name, WEIGHT_DECAY_BIAS=0.03), model)
     expected = {
         # (lr, weight_decay)
-        model.backbone.conv.weight: (0.01, 0.05),
-        model.backbone.bn.weight: (0.01, 0.01),
-        model.backbone.absolute_pos_embed: (0.01, 0.0),
+        model.backbone.conv.weight: (0.1, 0.05),
+        model.backbone.conv.bias: (0.01, 0.03),
+        model.backbone.bn.weight: (0.1, 0.01),
+        model.backbone.bn.bias: (0.01, 0.03),
+        model.backbone.absolute_pos_embed: (0.1, 0.05),
         model.norm.weight: (0.1, 0.01),
-        model.gn.bias: (0.1, 0.01),
-        model.query_embed.weight: (0.1, 0.02),
+        model.gn.bias: (0.01, 0.03),
+        model.query_embed.weight: (0.1, 0.05),
         model.predictor.weight: (0.1, 0.05),
-        model.relative_position_bias_table: (0.1, 0.0),
+        model.relative_position_bias_table: (0.1, 0.05),
     }
     for p, (lr, wd) in expected.items():
         g = _group_of(opt, p)
@@ -76,6 +79,17 @@ def test_param_groups_lr_and_weight_decay(name):
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     assert {id(p) for p in all_params} == trainable
     assert isinstance(opt, torch.optim.SGD if name == "SGD" else torch.optim.AdamW)
+
+
+def test_a_model_chooses_its_own_param_groups():
+    class _Choosing(_Model):
+        def optimizer_param_groups(self, cfg):
+            return [{"params": [self.predictor.weight], "lr": 7.0, "weight_decay": 0.0}]
+
+    model = _Choosing()
+    opt = build_optimizer(_cfg(), model)
+    assert len(opt.param_groups) == 1 and opt.param_groups[0]["lr"] == 7.0
+    assert opt.param_groups[0]["params"][0] is model.predictor.weight
 
 
 def test_sgd_momentum_and_nesterov_from_config():
@@ -102,7 +116,7 @@ def _two_param_step(cfg):
 
 
 def _clip_cfg(clip_type, value):
-    cfg = _cfg(BASE_LR=1.0, MOMENTUM=0.0, WEIGHT_DECAY=0.0, BACKBONE_MULTIPLIER=1.0)
+    cfg = _cfg(BASE_LR=1.0, MOMENTUM=0.0, WEIGHT_DECAY=0.0, BIAS_LR_FACTOR=1.0)
     cfg.SOLVER.CLIP_GRADIENTS.ENABLED = True
     cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = clip_type
     cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = value
@@ -160,7 +174,7 @@ def _lrs(scheduler, n):
 def test_warmup_poly_lr_matches_the_formula(constant_ending):
     cfg = _cfg(
         LR_SCHEDULER_NAME="WarmupPolyLR", MAX_ITER=100, WARMUP_ITERS=10, WARMUP_FACTOR=0.01,
-        POLY_LR_POWER=0.9, POLY_LR_CONSTANT_ENDING=constant_ending, BACKBONE_MULTIPLIER=1.0,
+        POLY_LR_POWER=0.9, POLY_LR_CONSTANT_ENDING=constant_ending, BIAS_LR_FACTOR=1.0,
     )
     opt = build_optimizer(cfg, nn.Linear(2, 2))
     sched = build_lr_scheduler(cfg, opt)
@@ -177,7 +191,7 @@ def test_warmup_poly_lr_matches_the_formula(constant_ending):
 
 def test_multistep_and_cosine_values():
     cfg = _cfg(LR_SCHEDULER_NAME="WarmupMultiStepLR", MAX_ITER=20, WARMUP_ITERS=4, WARMUP_FACTOR=0.5,
-               STEPS=(10, 15, 30), GAMMA=0.1, BACKBONE_MULTIPLIER=1.0)
+               STEPS=(10, 15, 30), GAMMA=0.1, BIAS_LR_FACTOR=1.0)
     lrs = _lrs(build_lr_scheduler(cfg, build_optimizer(cfg, nn.Linear(2, 2))), 20)
     assert lrs[0] == pytest.approx(0.05)
     assert lrs[2] == pytest.approx(0.1 * (0.5 + 0.5 * 0.5))  # linear warmup half way
@@ -186,7 +200,7 @@ def test_multistep_and_cosine_values():
     assert lrs[15] == pytest.approx(0.001)
 
     cfg = _cfg(LR_SCHEDULER_NAME="WarmupCosineLR", MAX_ITER=20, WARMUP_ITERS=0, BASE_LR_END=0.0,
-               BACKBONE_MULTIPLIER=1.0)
+               BIAS_LR_FACTOR=1.0)
     lrs = _lrs(build_lr_scheduler(cfg, build_optimizer(cfg, nn.Linear(2, 2))), 20)
     assert lrs[0] == pytest.approx(0.1)
     assert lrs[10] == pytest.approx(0.05)
@@ -233,7 +247,7 @@ def test_scheduler_state_round_trip_continues_identically(name):
 
 
 def test_poly_state_holds_progress_not_shape():
-    cfg = _cfg(LR_SCHEDULER_NAME="WarmupPolyLR", MAX_ITER=10, WARMUP_ITERS=0, BACKBONE_MULTIPLIER=1.0)
+    cfg = _cfg(LR_SCHEDULER_NAME="WarmupPolyLR", MAX_ITER=10, WARMUP_ITERS=0, BIAS_LR_FACTOR=1.0)
     opt = build_optimizer(cfg, nn.Linear(2, 2))
     sched = build_lr_scheduler(cfg, opt)
     _lrs(sched, 5)
