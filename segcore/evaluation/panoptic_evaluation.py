@@ -214,19 +214,14 @@ def _print_panoptic_results(pq_res: dict) -> None:
 # ---------------------------------------------------------------------------------------------
 # Registry factories of the panoptic dataset types.
 #
-# Which evaluators run follows the test switches of the model when the config has them
-# (``MODEL.MASK_FORMER.TEST.{PANOPTIC_ON,SEMANTIC_ON,INSTANCE_ON}``, as Mask2Former's
-# ``train_net.py``); a switch the config lacks counts as on for the panoptic task and off for
-# the others. Each type names its semantic and instance evaluator classes; ADE20K panoptic is
-# always evaluated for semantics too (as MaskFormer and Mask2Former).
+# Which evaluators run follows the outputs the configured model declares
+# (``segcore.modeling.model_output_tasks``: MaskFormer-family models read their test switches, as
+# Mask2Former's ``train_net.py``); a model that declares nothing counts as panoptic only. Each
+# type names its semantic and instance evaluator classes; ADE20K panoptic is always evaluated for
+# semantics too (as MaskFormer and Mask2Former).
 # ---------------------------------------------------------------------------------------------
-def _test_switch(cfg, name: str, default: bool) -> bool:
-    node = cfg
-    for key in ("MODEL", "MASK_FORMER", "TEST"):
-        node = getattr(node, key, None) if node is not None else None
-    if node is None or name not in node:
-        return default
-    return bool(node[name])
+#: the outputs assumed of a model whose meta-architecture does not declare them
+DEFAULT_PANOPTIC_MODEL_TASKS = frozenset({"panoptic_seg"})
 
 
 def _sem_seg(dataset_name: str, output_folder: Optional[str]):
@@ -265,11 +260,14 @@ PANOPTIC_EVALUATOR_TYPES = {
 def panoptic_dataset_evaluators(cfg, dataset_name: str, output_folder: Optional[str]) -> List[DatasetEvaluator]:
     """Evaluators of a panoptic dataset, chosen from its ``evaluator_type`` and the config's test switches.
 
-    * ``COCOPanopticEvaluator`` when ``PANOPTIC_ON`` (on when the config lacks the key);
+    * ``COCOPanopticEvaluator`` when the model returns ``panoptic_seg``;
     * the type's semantic evaluator (``SemSegEvaluator``; ``CityscapesSemSegEvaluator`` for
-      Cityscapes) when ``SEMANTIC_ON``, and always for ``ade20k_panoptic_seg``;
+      Cityscapes) when it returns ``sem_seg``, and always for ``ade20k_panoptic_seg``;
     * the type's instance evaluator (``COCOEvaluator``; ``CityscapesInstanceEvaluator`` for
-      Cityscapes) when ``INSTANCE_ON``.
+      Cityscapes) when it returns ``instances``.
+
+    The model's outputs are those its meta-architecture declares
+    (:func:`segcore.modeling.model_output_tasks`), or :data:`DEFAULT_PANOPTIC_MODEL_TASKS`.
 
     Returns:
         the list (possibly empty: ``build_evaluator`` then raises a clear error).
@@ -278,17 +276,21 @@ def panoptic_dataset_evaluators(cfg, dataset_name: str, output_folder: Optional[
         KeyError: the dataset's ``evaluator_type`` is not one of :data:`PANOPTIC_EVALUATOR_TYPES`.
     """
     from segcore.data import MetadataCatalog
+    from segcore.modeling import model_output_tasks
 
     evaluator_type = MetadataCatalog.get(dataset_name).evaluator_type
     if evaluator_type not in PANOPTIC_EVALUATOR_TYPES:
         raise KeyError(f"Dataset '{dataset_name}' has evaluator_type '{evaluator_type}', not a panoptic type")
     semantic, instance, semantic_always = PANOPTIC_EVALUATOR_TYPES[evaluator_type]
+    tasks = model_output_tasks(cfg)
+    if tasks is None:
+        tasks = DEFAULT_PANOPTIC_MODEL_TASKS
     evaluators: List[DatasetEvaluator] = []
-    if semantic_always or _test_switch(cfg, "SEMANTIC_ON", False):
+    if semantic_always or "sem_seg" in tasks:
         evaluators.append(semantic(dataset_name, output_folder))
-    if _test_switch(cfg, "PANOPTIC_ON", True):
+    if "panoptic_seg" in tasks:
         evaluators.append(COCOPanopticEvaluator(dataset_name, output_folder))
-    if _test_switch(cfg, "INSTANCE_ON", False):
+    if "instances" in tasks:
         evaluators.append(instance(dataset_name, output_folder))
     return evaluators
 

@@ -14,7 +14,6 @@ when imported.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
 
 from segcore.utils.registry import NamedRegistry
 

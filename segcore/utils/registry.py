@@ -5,7 +5,7 @@ from typing import Any, List
 
 from fvcore.common.registry import Registry
 
-__all__ = ["NamedRegistry"]
+__all__ = ["NamedRegistry", "get_registered"]
 
 
 class NamedRegistry(Registry):
@@ -34,3 +34,22 @@ class NamedRegistry(Registry):
     def names(self) -> List[str]:
         """The registered names, sorted."""
         return sorted(name for name, _ in self)
+
+
+def get_registered(registry: Registry, name: str, config_key: str) -> Any:
+    """``registry.get(name)``, with an error that names the config key and what is registered.
+
+    Args:
+        registry: an fvcore ``Registry``.
+        name: the registered name (a config value).
+        config_key: the config key the name came from, for the message (e.g. ``"MODEL.BACKBONE.NAME"``).
+
+    Raises:
+        KeyError: ``name`` is not registered; the message lists the registered names and says that
+            importing the model family that defines it registers it.
+    """
+    if name not in registry:
+        names = sorted(k for k, _ in registry)
+        raise KeyError(f"{config_key} = '{name}' is not registered in {registry._name}; registered: {names}. "
+                       "Import the model family that defines it (e.g. `import mask_former`).")
+    return registry.get(name)

@@ -6,6 +6,7 @@ from typing import Optional
 from fvcore.common.registry import Registry
 
 from segcore.layers import ShapeSpec
+from segcore.utils.registry import get_registered
 
 from .backbone import Backbone
 
@@ -32,15 +33,8 @@ def build_backbone(cfg, input_shape: Optional[ShapeSpec] = None) -> Backbone:
     if input_shape is None:
         input_shape = ShapeSpec(channels=len(cfg.MODEL.PIXEL_MEAN))
     name = cfg.MODEL.BACKBONE.NAME
-    backbone = _get(BACKBONE_REGISTRY, name, "MODEL.BACKBONE.NAME")(cfg, input_shape)
+    backbone = get_registered(BACKBONE_REGISTRY, name, "MODEL.BACKBONE.NAME")(cfg, input_shape)
     if not isinstance(backbone, Backbone):
         raise TypeError(f"Backbone builder '{name}' returned {type(backbone).__name__}, not a Backbone")
     return backbone
 
-
-def _get(registry: Registry, name: str, key: str):
-    if name not in registry:
-        names = sorted(k for k, _ in registry)
-        raise KeyError(f"{key} = '{name}' is not registered in {registry._name}; registered: {names}. "
-                       "Import the model family that defines it (e.g. `import mask_former`).")
-    return registry.get(name)

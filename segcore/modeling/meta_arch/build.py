@@ -1,13 +1,15 @@
-"""META_ARCH_REGISTRY and build_model."""
+"""META_ARCH_REGISTRY, build_model and the outputs a configured model produces."""
 from __future__ import annotations
+
+from typing import FrozenSet, Optional
 
 import torch
 from fvcore.common.registry import Registry
 from torch import nn
 
-from ..backbone.build import _get
+from segcore.utils.registry import get_registered
 
-__all__ = ["META_ARCH_REGISTRY", "build_model"]
+__all__ = ["META_ARCH_REGISTRY", "build_model", "model_output_tasks"]
 
 META_ARCH_REGISTRY = Registry("META_ARCH")
 META_ARCH_REGISTRY.__doc__ = """
@@ -24,6 +26,24 @@ def build_model(cfg) -> nn.Module:
     Raises:
         KeyError: the meta-architecture is not registered.
     """
-    model = _get(META_ARCH_REGISTRY, cfg.MODEL.META_ARCHITECTURE, "MODEL.META_ARCHITECTURE")(cfg)
+    model = get_registered(META_ARCH_REGISTRY, cfg.MODEL.META_ARCHITECTURE, "MODEL.META_ARCHITECTURE")(cfg)
     model.to(torch.device(cfg.MODEL.DEVICE))
     return model
+
+
+def model_output_tasks(cfg) -> Optional[FrozenSet[str]]:
+    """The outputs that the model of ``cfg`` returns in eval mode, without building it.
+
+    The meta-architecture declares them with a classmethod ``output_tasks(cfg)`` returning names
+    among ``"sem_seg"``, ``"panoptic_seg"`` and ``"instances"`` (e.g. MaskFormer reads its test
+    switches). Evaluator factories use this to choose the evaluators of a dataset.
+
+    Returns:
+        the set of task names, or None when the meta-architecture does not declare them (or is
+        not registered).
+    """
+    name = cfg.MODEL.META_ARCHITECTURE
+    if name not in META_ARCH_REGISTRY:
+        return None
+    declare = getattr(META_ARCH_REGISTRY.get(name), "output_tasks", None)
+    return frozenset(declare(cfg)) if callable(declare) else None

@@ -13,11 +13,13 @@ from torch.nn import functional as F
 
 from segcore.config import configurable
 from segcore.layers import Conv2d, ShapeSpec, c2_msra_fill, get_norm
+from segcore.solver import get_default_optimizer_params
 from segcore.structures import ImageList
+from segcore.utils.registry import get_registered
 
 from ..backbone import Backbone, build_backbone
-from ..backbone.build import _get
 from ..postprocessing import sem_seg_postprocess
+from ..preprocessing import preprocess_images, register_pixel_normalization
 from .build import META_ARCH_REGISTRY
 
 __all__ = ["SEM_SEG_HEADS_REGISTRY", "SemanticSegmentor", "SemSegFPNHead", "build_sem_seg_head",
@@ -37,7 +39,7 @@ def build_sem_seg_head(cfg, input_shape: Dict[str, ShapeSpec]) -> nn.Module:
     Raises:
         KeyError: the name is not registered.
     """
-    return _get(SEM_SEG_HEADS_REGISTRY, cfg.MODEL.SEM_SEG_HEAD.NAME, "MODEL.SEM_SEG_HEAD.NAME")(cfg, input_shape)
+    return get_registered(SEM_SEG_HEADS_REGISTRY, cfg.MODEL.SEM_SEG_HEAD.NAME, "MODEL.SEM_SEG_HEAD.NAME")(cfg, input_shape)
 
 
 @META_ARCH_REGISTRY.register()
@@ -71,10 +73,7 @@ class SemanticSegmentor(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.sem_seg_head = sem_seg_head
-        if len(pixel_mean) != len(pixel_std):
-            raise ValueError(f"PIXEL_MEAN {tuple(pixel_mean)} and PIXEL_STD {tuple(pixel_std)} differ in length")
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1), False)
+        register_pixel_normalization(self, pixel_mean, pixel_std)
 
     @classmethod
     def from_config(cls, cfg) -> dict:
@@ -86,20 +85,32 @@ class SemanticSegmentor(nn.Module):
             "pixel_std": cfg.MODEL.PIXEL_STD,
         }
 
+    @classmethod
+    def output_tasks(cls, cfg) -> Tuple[str, ...]:
+        """The outputs in eval mode: ``("sem_seg",)`` (see :func:`segcore.modeling.model_output_tasks`)."""
+        return ("sem_seg",)
+
     @property
     def device(self) -> torch.device:
         return self.pixel_mean.device
 
+    def optimizer_param_groups(self, cfg) -> List[dict]:
+        """The optimizer's parameter groups (see :func:`segcore.solver.get_optimizer_params`).
+
+        The head's policy when it defines ``model_param_groups(cfg, model)`` (MaskFormer's per-pixel
+        baselines are trained with MaskFormer's groups, as in the original), else Detectron2's default.
+        """
+        head_policy = getattr(self.sem_seg_head, "model_param_groups", None)
+        if callable(head_policy):
+            return head_policy(cfg, self)
+        s = cfg.SOLVER
+        return get_default_optimizer_params(self, base_lr=s.BASE_LR, weight_decay=s.WEIGHT_DECAY,
+                                            weight_decay_norm=s.WEIGHT_DECAY_NORM, bias_lr_factor=s.BIAS_LR_FACTOR,
+                                            weight_decay_bias=s.WEIGHT_DECAY_BIAS)
+
     def forward(self, batched_inputs: List[dict]) -> Union[Dict[str, torch.Tensor], List[dict]]:
-        images = []
-        for i, x in enumerate(batched_inputs):
-            img = x["image"]
-            if img.dim() != 3 or img.shape[0] != self.pixel_mean.shape[0]:
-                raise ValueError(f"batched_inputs[{i}]['image'] must be ({self.pixel_mean.shape[0]}, H, W); "
-                                 f"got {tuple(img.shape)}")
-            images.append((img.to(self.device) - self.pixel_mean) / self.pixel_std)
-        images = ImageList.from_tensors(images, self.backbone.size_divisibility,
-                                        padding_constraints=self.backbone.padding_constraints)
+        images = preprocess_images(batched_inputs, self.pixel_mean, self.pixel_std, self.backbone.size_divisibility,
+                                   self.backbone.padding_constraints)
         features = self.backbone(images.tensor)
 
         if "sem_seg" in batched_inputs[0]:

@@ -35,11 +35,13 @@ from segcore.data import MetadataCatalog
 from segcore.data.panoptic_utils import id2rgb
 from segcore.evaluation import (
     COCOPanopticEvaluator,
+    DatasetEvaluator,
     SemSegEvaluator,
     build_evaluator,
     pq_compute,
 )
 from segcore.evaluation.panoptic_quality import pq_compute_single_image
+from segcore.modeling import META_ARCH_REGISTRY
 
 CATEGORIES = [
     {"id": 1, "name": "person", "isthing": 1},
@@ -249,25 +251,48 @@ def test_evaluator_rejects_unknown_category(tmp_path):
                           [{"panoptic_seg": (torch.from_numpy(np.where(gt == 10, 10, 0)), bad)}])
 
 
-def _cfg(tmp_path, **switches):
-    cfg = CfgNode({"OUTPUT_DIR": str(tmp_path), "MODEL": {"MASK_FORMER": {"TEST": dict(switches)}}})
-    return cfg
+class _TaskDeclaringModel(torch.nn.Module):
+    """A meta-architecture that declares the outputs listed in the config's ``TASKS``."""
+
+    @classmethod
+    def output_tasks(cls, cfg):
+        return cfg.TASKS
 
 
-def test_registry_chooses_from_config_and_metadata(tmp_path):
+if "_TaskDeclaringModel" not in META_ARCH_REGISTRY:
+    META_ARCH_REGISTRY.register(_TaskDeclaringModel)
+
+
+def _cfg(tmp_path, *tasks, arch="_TaskDeclaringModel"):
+    return CfgNode({"OUTPUT_DIR": str(tmp_path), "MODEL": {"META_ARCHITECTURE": arch}, "TASKS": list(tasks)})
+
+
+def test_registry_chooses_from_the_model_outputs_and_metadata(tmp_path, monkeypatch):
+    from segcore.evaluation import panoptic_evaluation
+
+    class _InstanceEvaluator(DatasetEvaluator):
+        def __init__(self, dataset_name, output_folder):
+            self.dataset_name = dataset_name
+
+    semantic, _, always = panoptic_evaluation.PANOPTIC_EVALUATOR_TYPES["coco_panoptic_seg"]
+    monkeypatch.setitem(panoptic_evaluation.PANOPTIC_EVALUATOR_TYPES, "coco_panoptic_seg",
+                        (semantic, _InstanceEvaluator, always))
     gt, gt_segments = _gt()
     name = _register_panoptic(tmp_path, [("img0", gt, gt_segments)])
-    # Mask2Former switches: semantic + panoptic.
-    built = build_evaluator(_cfg(tmp_path, PANOPTIC_ON=True, SEMANTIC_ON=True, INSTANCE_ON=False), name)
+    # a model that returns semantic and panoptic outputs (Mask2Former's switches)
+    built = build_evaluator(_cfg(tmp_path, "sem_seg", "panoptic_seg"), name)
     assert [type(e) for e in built._evaluators] == [SemSegEvaluator, COCOPanopticEvaluator]
-    # A config without the switches (MaskFormer has PANOPTIC_ON only): panoptic only.
-    assert type(build_evaluator(_cfg(tmp_path, PANOPTIC_ON=True), name)) is COCOPanopticEvaluator
-    assert type(build_evaluator(CfgNode({"OUTPUT_DIR": str(tmp_path)}), name)) is COCOPanopticEvaluator
+    # instances too: the type's instance evaluator is added
+    built = build_evaluator(_cfg(tmp_path, "panoptic_seg", "instances"), name)
+    assert [type(e) for e in built._evaluators] == [COCOPanopticEvaluator, _InstanceEvaluator]
+    # panoptic only; and a model that declares nothing (or an unknown one) counts as panoptic only
+    assert type(build_evaluator(_cfg(tmp_path, "panoptic_seg"), name)) is COCOPanopticEvaluator
+    assert type(build_evaluator(_cfg(tmp_path, arch="NotARegisteredModel"), name)) is COCOPanopticEvaluator
     # ADE20K panoptic is always evaluated for semantics too.
     name = _register_panoptic(tmp_path, [("img0", gt, gt_segments)], "ade20k_panoptic_seg")
-    built = build_evaluator(_cfg(tmp_path, PANOPTIC_ON=True), name)
+    built = build_evaluator(_cfg(tmp_path, "panoptic_seg"), name)
     assert [type(e) for e in built._evaluators] == [SemSegEvaluator, COCOPanopticEvaluator]
-    # Every switch off: no evaluator is a clear error.
+    # A model with no output this dataset can evaluate: no evaluator is a clear error.
     name = _register_panoptic(tmp_path, [("img0", gt, gt_segments)], "mapillary_vistas_panoptic_seg")
     with pytest.raises(NotImplementedError, match="current config"):
-        build_evaluator(_cfg(tmp_path, PANOPTIC_ON=False), name)
+        build_evaluator(_cfg(tmp_path), name)
