@@ -7,7 +7,9 @@ Importing this package registers its components: the ``MaskFormer`` meta-archite
 from . import data  # noqa: F401  (registers dataset mappers)
 from . import modeling  # noqa: F401  (registers heads)
 from .config import add_mask_former_config, add_swin_config
-from .inference import panoptic_inference, semantic_inference
+from .inference import instance_inference, panoptic_inference, semantic_inference
 from .mask_former_model import MaskFormer
+from .solver import get_mask_former_param_groups
 
-__all__ = ["MaskFormer", "add_mask_former_config", "add_swin_config", "panoptic_inference", "semantic_inference"]
+__all__ = ["MaskFormer", "add_mask_former_config", "add_swin_config", "get_mask_former_param_groups",
+           "instance_inference", "panoptic_inference", "semantic_inference"]

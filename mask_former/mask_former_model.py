@@ -1,8 +1,17 @@
 """The MaskFormer meta-architecture (Cheng et al., "Per-Pixel Classification is Not All You Need
-for Semantic Segmentation", NeurIPS 2021)."""
+for Semantic Segmentation", NeurIPS 2021), shared by Mask2Former (Cheng et al., CVPR 2022), whose
+configs name the same ``META_ARCHITECTURE: MaskFormer``.
+
+The model is backbone + head (pixel decoder and transformer decoder) + set criterion; what
+differs between the families is chosen by what the config contains, not by a flag: the
+transformer decoder (``MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME``) names the criterion it is
+trained with and the panoptic convention of its paper. Subclasses extend it through
+:meth:`MaskFormer.build_matcher`, :meth:`MaskFormer.build_criterion`, :meth:`MaskFormer.losses`
+(e.g. a loss on extra backbone outputs) and the per-task inference methods.
+"""
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -10,61 +19,83 @@ from torch.nn import functional as F
 
 from segcore.config import configurable
 from segcore.data import MetadataCatalog
-from segcore.modeling import META_ARCH_REGISTRY, Backbone, build_backbone, build_sem_seg_head, sem_seg_postprocess
-from segcore.structures import ImageList
+from segcore.modeling import (META_ARCH_REGISTRY, Backbone, build_backbone, build_sem_seg_head, preprocess_images,
+                              register_pixel_normalization, sem_seg_postprocess)
+from segcore.structures import ImageList, Instances
+from segcore.utils.memory import retry_if_cuda_oom
+from segcore.utils.registry import get_registered
 
-from .inference import panoptic_inference, semantic_inference
-from .modeling.criterion import SetCriterion
-from .modeling.matcher import HungarianMatcher
+from .inference import instance_inference, panoptic_inference, semantic_inference
+from .modeling.criterion import CRITERION_REGISTRY
+from .modeling.transformer.registry import TRANSFORMER_DECODER_REGISTRY
+from .solver import mask_former_param_groups_from_config
 
 __all__ = ["MaskFormer"]
 
 
 @META_ARCH_REGISTRY.register()
 class MaskFormer(nn.Module):
-    """Backbone + MaskFormerHead + set criterion, with per-image semantic inference.
+    """Backbone + mask-classification head + set criterion, with semantic, panoptic and instance inference.
 
     Args:
-        backbone: a :class:`Backbone`. sem_seg_head: returns ``pred_logits`` / ``pred_masks``.
-        criterion: the loss (:class:`SetCriterion`). num_queries: N.
-        panoptic_on: also produce ``panoptic_seg`` (Sec. 3.4, general inference).
-        object_mask_threshold, overlap_threshold: panoptic inference thresholds.
-        metadata: the dataset metadata (class names, thing ids) used by inference.
+        backbone: a :class:`Backbone`. sem_seg_head: returns ``pred_logits`` (B, N, K+1) and
+            ``pred_masks`` (B, N, h, w) (and ``aux_outputs`` with deep supervision).
+        criterion: the loss (e.g. :class:`SetCriterion`); its ``weight_dict`` weights the returned losses.
+        num_queries: N.
+        object_mask_threshold, overlap_threshold: panoptic inference thresholds (Sec. 3.4).
+        metadata: the dataset metadata (``thing_dataset_id_to_contiguous_id`` decides thing classes).
         size_divisibility: pad the batch to a multiple of this (pixels); < 0 uses the backbone's.
-        sem_seg_postprocess_before_inference: resize the masks to the output size before
-            combining them (slower, used with panoptic inference).
+        sem_seg_postprocess_before_inference: resize the masks to the output size before the
+            inference steps (needed by panoptic and instance inference; slower for semantic).
         pixel_mean, pixel_std: per-channel normalization in 0..255 units, in ``INPUT.FORMAT`` order.
+        semantic_on, panoptic_on, instance_on: which outputs eval mode returns.
+        test_topk_per_image: instances kept per image (``TEST.DETECTIONS_PER_IMAGE``).
+        panoptic_mask_must_be_confident: a pixel joins a panoptic segment only where that
+            segment's mask probability is >= 0.5 (Mask2Former's convention; MaskFormer's is False).
 
     Input: a list of dicts with ``image`` (uint8 (3, H, W)), optional ``height``/``width`` (output
     size) and, for training, ``instances`` with ``gt_classes`` (M,) int64 and ``gt_masks`` (M, H, W).
-    Training returns the weighted loss dict; eval returns per image ``{"sem_seg": (K, height, width)}``
-    and, with ``panoptic_on``, ``"panoptic_seg": (int32 (height, width), segments_info)`` (thing
-    classes from the metadata's ``thing_dataset_id_to_contiguous_id``).
+    Training returns the weighted loss dict; eval returns per image ``"sem_seg"`` (K, height,
+    width) float, ``"panoptic_seg"`` (int32 (height, width), segments_info) and ``"instances"``
+    (:class:`Instances`) as the switches ask.
+
+    Raises:
+        ValueError: mismatched pixel mean / std; no output enabled; semantic inference off while
+            masks are not resized before inference.
     """
 
     @configurable
     def __init__(self, *, backbone: Backbone, sem_seg_head: nn.Module, criterion: nn.Module, num_queries: int,
-                 panoptic_on: bool, object_mask_threshold: float, overlap_threshold: float, metadata,
-                 size_divisibility: int, sem_seg_postprocess_before_inference: bool,
-                 pixel_mean: Tuple[float, ...], pixel_std: Tuple[float, ...]):
+                 object_mask_threshold: float, overlap_threshold: float, metadata, size_divisibility: int,
+                 sem_seg_postprocess_before_inference: bool, pixel_mean: Sequence[float], pixel_std: Sequence[float],
+                 semantic_on: bool = True, panoptic_on: bool = False, instance_on: bool = False,
+                 test_topk_per_image: int = 100, panoptic_mask_must_be_confident: bool = False):
         super().__init__()
+        if not (semantic_on or panoptic_on or instance_on):
+            raise ValueError("MaskFormer: no output enabled; set one of MODEL.MASK_FORMER.TEST.SEMANTIC_ON, "
+                             "PANOPTIC_ON, INSTANCE_ON")
+        if not semantic_on and not sem_seg_postprocess_before_inference:
+            raise ValueError("MaskFormer: panoptic and instance inference need the masks at the output size "
+                             "(sem_seg_postprocess_before_inference=True)")
         self.backbone = backbone
         self.sem_seg_head = sem_seg_head
         self.criterion = criterion
         self.num_queries = num_queries
         self.overlap_threshold = overlap_threshold
-        self.panoptic_on = panoptic_on
         self.object_mask_threshold = object_mask_threshold
         self.metadata = metadata
         if size_divisibility < 0:
             size_divisibility = self.backbone.size_divisibility
         self.size_divisibility = size_divisibility
         self.sem_seg_postprocess_before_inference = sem_seg_postprocess_before_inference
-        if len(pixel_mean) != len(pixel_std):
-            raise ValueError(f"PIXEL_MEAN {pixel_mean} and PIXEL_STD {pixel_std} differ in length")
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1), False)
+        register_pixel_normalization(self, pixel_mean, pixel_std)
+        self.semantic_on = semantic_on
+        self.panoptic_on = panoptic_on
+        self.instance_on = instance_on
+        self.test_topk_per_image = test_topk_per_image
+        self.panoptic_mask_must_be_confident = panoptic_mask_must_be_confident
 
+    # ------------------------------------------------------------------ construction
     @classmethod
     def from_config(cls, cfg) -> dict:
         backbone = build_backbone(cfg)
@@ -73,88 +104,186 @@ class MaskFormer(nn.Module):
         if mf.TEST.SEMANTIC_INFERENCE_METHOD != "probabilistic":
             raise ValueError(f"MODEL.MASK_FORMER.TEST.SEMANTIC_INFERENCE_METHOD='{mf.TEST.SEMANTIC_INFERENCE_METHOD}' "
                              "is not supported; only 'probabilistic' (MaskFormer Sec. 3.4) is implemented")
-        matcher = HungarianMatcher(cost_class=1, cost_mask=mf.MASK_WEIGHT, cost_dice=mf.DICE_WEIGHT)
-        weight_dict = {"loss_ce": 1, "loss_mask": mf.MASK_WEIGHT, "loss_dice": mf.DICE_WEIGHT}
-        if mf.DEEP_SUPERVISION:
-            aux_weight_dict = {}
-            for i in range(mf.DEC_LAYERS - 1):
-                aux_weight_dict.update({f"{k}_{i}": v for k, v in weight_dict.items()})
-            weight_dict.update(aux_weight_dict)
-        criterion = SetCriterion(sem_seg_head.num_classes, matcher=matcher, weight_dict=weight_dict,
-                                 eos_coef=mf.NO_OBJECT_WEIGHT, losses=["labels", "masks"])
         dataset_names = list(cfg.DATASETS.TRAIN) or list(cfg.DATASETS.TEST)
         return {
             "backbone": backbone,
             "sem_seg_head": sem_seg_head,
-            "criterion": criterion,
+            "criterion": cls.build_criterion(cfg, sem_seg_head.num_classes),
             "num_queries": mf.NUM_OBJECT_QUERIES,
-            "panoptic_on": mf.TEST.PANOPTIC_ON,
             "object_mask_threshold": mf.TEST.OBJECT_MASK_THRESHOLD,
             "overlap_threshold": mf.TEST.OVERLAP_THRESHOLD,
             "metadata": MetadataCatalog.get(dataset_names[0]) if dataset_names else None,
             "size_divisibility": mf.SIZE_DIVISIBILITY,
             "sem_seg_postprocess_before_inference": (
-                mf.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE or mf.TEST.PANOPTIC_ON),
+                mf.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE or mf.TEST.PANOPTIC_ON or mf.TEST.INSTANCE_ON),
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
+            "semantic_on": mf.TEST.SEMANTIC_ON,
+            "panoptic_on": mf.TEST.PANOPTIC_ON,
+            "instance_on": mf.TEST.INSTANCE_ON,
+            "test_topk_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
+            "panoptic_mask_must_be_confident": getattr(cls.transformer_decoder_class(cfg),
+                                                       "panoptic_mask_must_be_confident", False),
         }
+
+    @classmethod
+    def transformer_decoder_class(cls, cfg) -> type:
+        """The class of ``MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME`` (it names the family's conventions).
+
+        Raises:
+            KeyError: the decoder is not registered.
+        """
+        name = cfg.MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME
+        return get_registered(TRANSFORMER_DECODER_REGISTRY, name, "MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME")
+
+    @classmethod
+    def criterion_class(cls, cfg) -> type:
+        """The set criterion the configured transformer decoder is trained with (its ``criterion_name``
+        in ``CRITERION_REGISTRY``): MaskFormer's focal + dice for ``StandardTransformerDecoder``,
+        Mask2Former's point-sampled losses for its masked-attention decoder.
+
+        Raises:
+            KeyError: the decoder or its criterion is not registered.
+        """
+        decoder = cls.transformer_decoder_class(cfg)
+        name = getattr(decoder, "criterion_name", "SetCriterion")
+        return get_registered(CRITERION_REGISTRY, name, f"{decoder.__name__}.criterion_name")
+
+    @classmethod
+    def build_matcher(cls, cfg) -> nn.Module:
+        """The bipartite matcher (the criterion class's ``matcher_class``, built from the config)."""
+        return cls.criterion_class(cfg).matcher_class(cfg)
+
+    @classmethod
+    def build_criterion(cls, cfg, num_classes: int) -> nn.Module:
+        """The training loss: :meth:`criterion_class` with :meth:`build_matcher`'s matcher and the
+        loss weights of ``MODEL.MASK_FORMER`` (CLASS/MASK/DICE_WEIGHT, NO_OBJECT_WEIGHT, deep supervision)."""
+        return cls.criterion_class(cfg)(cfg, num_classes=num_classes, matcher=cls.build_matcher(cfg))
+
+    @classmethod
+    def output_tasks(cls, cfg) -> Tuple[str, ...]:
+        """The outputs of eval mode, from ``MODEL.MASK_FORMER.TEST.{SEMANTIC,PANOPTIC,INSTANCE}_ON``
+        (see :func:`segcore.modeling.model_output_tasks`)."""
+        t = cfg.MODEL.MASK_FORMER.TEST
+        return tuple(name for name, on in (("sem_seg", t.SEMANTIC_ON), ("panoptic_seg", t.PANOPTIC_ON),
+                                           ("instances", t.INSTANCE_ON)) if on)
+
+    def optimizer_param_groups(self, cfg) -> List[dict]:
+        """MaskFormer's parameter groups (backbone lr multiplier, no decay on embeddings' and Swin's
+        position tables; see :func:`mask_former.solver.get_mask_former_param_groups`)."""
+        return mask_former_param_groups_from_config(cfg, self)
 
     @property
     def device(self) -> torch.device:
         return self.pixel_mean.device
 
+    # ------------------------------------------------------------------ forward
     def preprocess_image(self, batched_inputs: List[dict]) -> ImageList:
-        """Normalize the uint8 images and pad them into one batch (pixels outside an image are 0)."""
-        images = []
-        for i, x in enumerate(batched_inputs):
-            img = x["image"]
-            if img.dim() != 3 or img.shape[0] != self.pixel_mean.shape[0]:
-                raise ValueError(f"batched_inputs[{i}]['image'] must be ({self.pixel_mean.shape[0]}, H, W); "
-                                 f"got {tuple(img.shape)}")
-            images.append((img.to(self.device) - self.pixel_mean) / self.pixel_std)
-        return ImageList.from_tensors(images, self.size_divisibility)
+        """Normalize the uint8 images and pad them into one batch (padding is 0 after normalization)."""
+        return preprocess_images(batched_inputs, self.pixel_mean, self.pixel_std, self.size_divisibility)
 
     def forward(self, batched_inputs: List[dict]):
         images = self.preprocess_image(batched_inputs)
         features = self.backbone(images.tensor)
         outputs = self.sem_seg_head(features)
         if self.training:
-            if "instances" not in batched_inputs[0]:
-                raise ValueError("Training MaskFormer needs 'instances' (gt_classes, gt_masks) in each input; "
-                                 "use a mask_former_* dataset mapper")
-            gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
-            targets = self.prepare_targets(gt_instances, images)
-            losses = self.criterion(outputs, targets)
-            for k in list(losses.keys()):
-                if k in self.criterion.weight_dict:
-                    losses[k] = losses[k] * self.criterion.weight_dict[k]
-                else:
-                    losses.pop(k)
-            return losses
+            return self.losses(outputs, batched_inputs, images, features)
         return self.inference(outputs, batched_inputs, images)
 
+    def losses(self, outputs: dict, batched_inputs: List[dict], images: ImageList,
+               features: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """The weighted training losses of a batch.
+
+        Args:
+            outputs: the head's predictions. batched_inputs: the input dicts (with ``instances``).
+            images: the padded batch. features: the backbone's outputs (extra outputs of a
+                backbone, e.g. SeMask's semantic maps, are there for subclasses' losses).
+
+        Returns:
+            ``{name: scalar}``: the criterion's losses times their ``weight_dict`` weight (losses
+            without a weight are dropped).
+
+        Raises:
+            ValueError: an input has no ``instances``.
+        """
+        if any("instances" not in x for x in batched_inputs):
+            raise ValueError("Training a mask-classification model needs 'instances' (gt_classes, gt_masks) in "
+                             "each input; use a mask_former_* dataset mapper (INPUT.DATASET_MAPPER_NAME)")
+        gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
+        targets = self.prepare_targets(gt_instances, images)
+        return self.weighted_losses(self.criterion(outputs, targets))
+
+    def weighted_losses(self, losses: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Multiply each loss by ``criterion.weight_dict``; drop the losses it does not weight."""
+        weights = self.criterion.weight_dict
+        return {k: v * weights[k] for k, v in losses.items() if k in weights}
+
+    def prepare_targets(self, targets: List[Instances], images: ImageList) -> List[Dict[str, torch.Tensor]]:
+        """Per image ``{"labels": (M,) int64, "masks": (M, Hpad, Wpad)}``, the gt masks padded
+        (bottom / right, False) to the padded batch size."""
+        h, w = images.tensor.shape[-2:]
+        new_targets = []
+        for t in targets:
+            gt_masks = getattr(t.gt_masks, "tensor", t.gt_masks)
+            padded = torch.zeros((gt_masks.shape[0], h, w), dtype=gt_masks.dtype, device=gt_masks.device)
+            padded[:, : gt_masks.shape[1], : gt_masks.shape[2]] = gt_masks
+            new_targets.append({"labels": t.gt_classes, "masks": padded})
+        return new_targets
+
+    # ------------------------------------------------------------------ inference
     def inference(self, outputs: Dict[str, torch.Tensor], batched_inputs: List[dict],
                   images: ImageList) -> List[dict]:
-        """Turn head outputs into per-image results at each input's ``height`` x ``width``."""
-        mask_cls_results = outputs["pred_logits"]
+        """Per-image results at each input's ``height`` x ``width`` (see :meth:`inference_single_image`)."""
         mask_pred_results = F.interpolate(outputs["pred_masks"], size=images.tensor.shape[-2:], mode="bilinear",
                                           align_corners=False)
-        processed_results = []
-        for mask_cls_result, mask_pred_result, input_per_image, image_size in zip(
-                mask_cls_results, mask_pred_results, batched_inputs, images.image_sizes):
+        results = []
+        for mask_cls, mask_pred, input_per_image, image_size in zip(
+                outputs["pred_logits"], mask_pred_results, batched_inputs, images.image_sizes):
             height = input_per_image.get("height", image_size[0])
             width = input_per_image.get("width", image_size[1])
-            if self.sem_seg_postprocess_before_inference:
-                mask_pred_result = sem_seg_postprocess(mask_pred_result, image_size, height, width)
-            r = semantic_inference(mask_cls_result, mask_pred_result)
+            results.append(self.inference_single_image(mask_cls, mask_pred, image_size, height, width))
+        return results
+
+    def inference_single_image(self, mask_cls: torch.Tensor, mask_pred: torch.Tensor, image_size: Tuple[int, int],
+                               height: int, width: int) -> dict:
+        """The enabled outputs of one image.
+
+        Args:
+            mask_cls: (N, K+1) class logits. mask_pred: (N, Hpad, Wpad) mask logits at the padded
+                input size. image_size: the image's (h, w) inside the padding. height, width: the
+                output size (pixels).
+        """
+        result: dict = {}
+        if self.sem_seg_postprocess_before_inference:
+            mask_pred = retry_if_cuda_oom(sem_seg_postprocess)(mask_pred, image_size, height, width)
+            mask_cls = mask_cls.to(mask_pred)
+        if self.semantic_on:
+            r = retry_if_cuda_oom(self.semantic_inference)(mask_cls, mask_pred)
             if not self.sem_seg_postprocess_before_inference:
-                r = sem_seg_postprocess(r, image_size, height, width)
-            processed_results.append({"sem_seg": r})
-            if self.panoptic_on:
-                processed_results[-1]["panoptic_seg"] = panoptic_inference(
-                    mask_cls_result, mask_pred_result, thing_classes=self.thing_classes,
-                    object_mask_threshold=self.object_mask_threshold, overlap_threshold=self.overlap_threshold)
-        return processed_results
+                r = retry_if_cuda_oom(sem_seg_postprocess)(r, image_size, height, width)
+            result["sem_seg"] = r
+        if self.panoptic_on:
+            result["panoptic_seg"] = retry_if_cuda_oom(self.panoptic_inference)(mask_cls, mask_pred)
+        if self.instance_on:
+            result["instances"] = retry_if_cuda_oom(self.instance_inference)(mask_cls, mask_pred)
+        return result
+
+    def semantic_inference(self, mask_cls: torch.Tensor, mask_pred: torch.Tensor) -> torch.Tensor:
+        """(K, H, W) class scores (MaskFormer Sec. 3.4; :func:`mask_former.inference.semantic_inference`)."""
+        return semantic_inference(mask_cls, mask_pred)
+
+    def panoptic_inference(self, mask_cls: torch.Tensor, mask_pred: torch.Tensor):
+        """``(panoptic_seg, segments_info)`` (Sec. 3.4; :func:`mask_former.inference.panoptic_inference`)."""
+        return panoptic_inference(mask_cls, mask_pred, thing_classes=self.thing_classes,
+                                  object_mask_threshold=self.object_mask_threshold,
+                                  overlap_threshold=self.overlap_threshold,
+                                  mask_must_be_confident=self.panoptic_mask_must_be_confident)
+
+    def instance_inference(self, mask_cls: torch.Tensor, mask_pred: torch.Tensor) -> Instances:
+        """Top-k instances (:func:`mask_former.inference.instance_inference`); only thing classes
+        when panoptic inference is on (a panoptic dataset)."""
+        return instance_inference(mask_cls, mask_pred, topk=self.test_topk_per_image,
+                                  thing_classes=self.thing_classes if self.panoptic_on else None)
 
     @property
     def thing_classes(self) -> List[int]:
@@ -162,15 +291,3 @@ class MaskFormer(nn.Module):
         if self.metadata is None:
             return []
         return list(self.metadata.get("thing_dataset_id_to_contiguous_id", {}).values())
-
-    def prepare_targets(self, targets, images: ImageList) -> List[Dict[str, torch.Tensor]]:
-        """Pad each image's gt masks (bottom/right, False) to the padded batch size."""
-        h, w = images.tensor.shape[-2:]
-        new_targets = []
-        for t in targets:
-            gt_masks = t.gt_masks
-            gt_masks = getattr(gt_masks, "tensor", gt_masks)
-            padded = torch.zeros((gt_masks.shape[0], h, w), dtype=gt_masks.dtype, device=gt_masks.device)
-            padded[:, : gt_masks.shape[1], : gt_masks.shape[2]] = gt_masks
-            new_targets.append({"labels": t.gt_classes, "masks": padded})
-        return new_targets

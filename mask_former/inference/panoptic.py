@@ -19,6 +19,8 @@ def panoptic_inference(mask_cls: torch.Tensor, mask_pred: torch.Tensor, *, thing
     2. Each pixel goes to ``argmax_i p_i * sigmoid(m_i(x))`` over the kept queries.
     3. A query keeps its segment only if the pixels it won cover at least ``overlap_threshold`` of
        its own mask (``sigmoid(m_i) >= 0.5``); otherwise the segment is dropped (pixels become 0).
+       With ``mask_must_be_confident`` the segment is the won pixels where its mask is also
+       confident (the area ratio still counts all won pixels, as Mask2Former).
     4. Segments of the same stuff class are merged into one segment.
 
     Args:
@@ -52,12 +54,14 @@ def panoptic_inference(mask_cls: torch.Tensor, mask_pred: torch.Tensor, *, thing
     for k in range(cur_classes.shape[0]):
         pred_class = int(cur_classes[k].item())
         isthing = pred_class in thing_classes
-        mask = cur_mask_ids == k
-        if mask_must_be_confident:
-            mask = mask & (cur_masks[k] >= 0.5)
-        mask_area = int(mask.sum().item())
-        original_area = int((cur_masks[k] >= 0.5).sum().item())
-        if mask_area == 0 or original_area == 0 or mask_area / original_area < overlap_threshold:
+        won = cur_mask_ids == k
+        confident = cur_masks[k] >= 0.5
+        mask = won & confident if mask_must_be_confident else won
+        mask_area = int(won.sum().item())
+        original_area = int(confident.sum().item())
+        if mask_area == 0 or original_area == 0 or not bool(mask.any()):
+            continue
+        if mask_area / original_area < overlap_threshold:
             continue
         if not isthing and pred_class in stuff_segment_ids:
             panoptic_seg[mask] = stuff_segment_ids[pred_class]

@@ -13,9 +13,35 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from segcore.config import configurable
 from segcore.utils.comm import get_world_size
+from segcore.utils.registry import NamedRegistry
 
-__all__ = ["SetCriterion", "dice_loss", "sigmoid_focal_loss"]
+from .matcher import HungarianMatcher
+
+__all__ = ["CRITERION_REGISTRY", "SetCriterion", "dice_loss", "loss_weight_dict", "sigmoid_focal_loss"]
+
+CRITERION_REGISTRY = NamedRegistry("MASK_CLASSIFICATION_CRITERION")
+CRITERION_REGISTRY.__doc__ = """
+Set criteria of mask classification, by name. A transformer decoder names the criterion it is
+trained with in its class attribute ``criterion_name``; the meta-architecture builds it as
+``cls(cfg, num_classes=K, matcher=cls.matcher_class(cfg))`` (a ``@configurable`` class with a
+``matcher_class`` attribute).
+"""
+
+
+def loss_weight_dict(cfg) -> Dict[str, float]:
+    """``{"loss_ce": CLASS_WEIGHT, "loss_mask": MASK_WEIGHT, "loss_dice": DICE_WEIGHT}`` from
+    ``MODEL.MASK_FORMER``, plus the same keys suffixed ``_{i}`` for the ``DEC_LAYERS - 1``
+    intermediate predictions when ``DEEP_SUPERVISION`` (MaskFormer Sec. 3.2 and A.1; Mask2Former
+    Sec. 4.1)."""
+    mf = cfg.MODEL.MASK_FORMER
+    final = {"loss_ce": mf.CLASS_WEIGHT, "loss_mask": mf.MASK_WEIGHT, "loss_dice": mf.DICE_WEIGHT}
+    weights = dict(final)
+    if mf.DEEP_SUPERVISION:
+        for i in range(mf.DEC_LAYERS - 1):
+            weights.update({f"{k}_{i}": v for k, v in final.items()})
+    return weights
 
 
 def dice_loss(inputs: torch.Tensor, targets: torch.Tensor, num_masks: float) -> torch.Tensor:
@@ -58,8 +84,12 @@ def pad_target_masks(masks: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.cat(out)
 
 
+@CRITERION_REGISTRY.register()
 class SetCriterion(nn.Module):
     """Match predictions to targets, then apply the classification and mask losses.
+
+    MaskFormer's criterion (Sec. 3.2): cross-entropy with the no-object class down-weighted,
+    focal + dice on the full-resolution masks of matched pairs, per decoder layer.
 
     Args:
         num_classes: K (the no-object class is index K).
@@ -75,7 +105,11 @@ class SetCriterion(nn.Module):
         KeyError: an unknown loss name.
     """
 
-    def __init__(self, num_classes: int, matcher: nn.Module, weight_dict: Dict[str, float], eos_coef: float,
+    #: the matcher it is built with (``matcher_class(cfg)``)
+    matcher_class = HungarianMatcher
+
+    @configurable
+    def __init__(self, *, num_classes: int, matcher: nn.Module, weight_dict: Dict[str, float], eos_coef: float,
                  losses: Sequence[str]):
         super().__init__()
         unknown = [name for name in losses if name not in self._loss_fns()]
@@ -89,6 +123,12 @@ class SetCriterion(nn.Module):
         empty_weight = torch.ones(self.num_classes + 1)
         empty_weight[-1] = self.eos_coef
         self.register_buffer("empty_weight", empty_weight)
+
+    @classmethod
+    def from_config(cls, cfg, num_classes: int, matcher: nn.Module) -> dict:
+        """Weights from :func:`loss_weight_dict`, ``eos_coef = NO_OBJECT_WEIGHT``, losses "labels" and "masks"."""
+        return {"num_classes": num_classes, "matcher": matcher, "weight_dict": loss_weight_dict(cfg),
+                "eos_coef": cfg.MODEL.MASK_FORMER.NO_OBJECT_WEIGHT, "losses": ["labels", "masks"]}
 
     def _loss_fns(self) -> dict:
         return {"labels": self.loss_labels, "masks": self.loss_masks}

@@ -15,6 +15,8 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 from torch.nn import functional as F
 
+from segcore.config import configurable
+
 __all__ = ["HungarianMatcher", "batch_dice_loss", "batch_sigmoid_focal_loss"]
 
 
@@ -61,13 +63,20 @@ class HungarianMatcher(nn.Module):
         ValueError: all costs are zero.
     """
 
-    def __init__(self, cost_class: float = 1, cost_mask: float = 1, cost_dice: float = 1):
+    @configurable
+    def __init__(self, *, cost_class: float = 1, cost_mask: float = 1, cost_dice: float = 1):
         super().__init__()
         if cost_class == 0 and cost_mask == 0 and cost_dice == 0:
             raise ValueError("HungarianMatcher: all costs can't be 0")
         self.cost_class = cost_class
         self.cost_mask = cost_mask
         self.cost_dice = cost_dice
+
+    @classmethod
+    def from_config(cls, cfg) -> dict:
+        """The costs are the loss weights: ``MODEL.MASK_FORMER.{CLASS,MASK,DICE}_WEIGHT``."""
+        mf = cfg.MODEL.MASK_FORMER
+        return {"cost_class": mf.CLASS_WEIGHT, "cost_mask": mf.MASK_WEIGHT, "cost_dice": mf.DICE_WEIGHT}
 
     @torch.no_grad()
     def cost_matrix(self, pred_logits: torch.Tensor, pred_masks: torch.Tensor, tgt_ids: torch.Tensor,

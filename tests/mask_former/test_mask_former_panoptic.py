@@ -144,8 +144,10 @@ def test_encoder_features_feed_the_predictor(mf_cfg):
     model = build_model(cfg).eval()
     decoder = model.sem_seg_head.pixel_decoder
     feats = model.backbone(torch.randn(1, 3, 64, 96))
-    mask_features, enc = decoder.forward_features(feats)
+    mask_features, enc, multi_scale = decoder.forward_features(feats)
     assert mask_features.shape == (1, 32, 16, 24) and enc.shape == (1, 32, 2, 3)
+    # the FPN levels res5, res4, res3 (coarsest first) for a multi-scale transformer decoder
+    assert [tuple(f.shape[-2:]) for f in multi_scale] == [(2, 3), (4, 6), (8, 12)]
     assert decoder.layer_4.weight.shape == (32, 32, 3, 3)  # the coarsest conv reads the encoder output
 
 

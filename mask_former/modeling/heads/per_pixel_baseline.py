@@ -5,7 +5,6 @@ as a per-pixel classifier). Both run under :class:`segcore.modeling.SemanticSegm
 trained with a per-pixel cross-entropy computed in the head."""
 from __future__ import annotations
 
-import logging
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -17,28 +16,15 @@ from segcore.layers import Conv2d, ShapeSpec, c2_msra_fill
 from segcore.modeling import SEM_SEG_HEADS_REGISTRY
 from segcore.modeling.meta_arch.semantic_seg import per_pixel_cross_entropy
 
-from ..transformer.transformer_predictor import TransformerPredictor
-from .pixel_decoder import build_pixel_decoder
+from ..transformer.registry import build_transformer_decoder
+from .feature_routing import select_transformer_input, transformer_in_channels
+from .pixel_decoder_head import PixelDecoderHead
 
 __all__ = ["PerPixelBaselineHead", "PerPixelBaselinePlusHead"]
 
 
-def _move_pixel_decoder_keys(state_dict: dict, prefix: str, owner: str) -> None:
-    """Upgrade a version-1 head state dict in place: weights kept directly under the head (other
-    than ``predictor``) move under ``pixel_decoder.``, as the original heads' version-2 layout."""
-    moved = False
-    for k in list(state_dict.keys()):
-        if k.startswith(prefix) and not k.startswith(prefix + "predictor") \
-                and not k.startswith(prefix + "pixel_decoder"):
-            state_dict[prefix + "pixel_decoder." + k[len(prefix):]] = state_dict.pop(k)
-            moved = True
-    if moved:
-        logging.getLogger(__name__).warning(f"Weight format of {owner} has changed; converting the checkpoint's "
-                                            f"'{prefix}*' pixel-decoder weights to '{prefix}pixel_decoder.*'")
-
-
 @SEM_SEG_HEADS_REGISTRY.register()
-class PerPixelBaselineHead(nn.Module):
+class PerPixelBaselineHead(PixelDecoderHead):
     """PerPixelBaseline: pixel decoder + a 1x1 conv classifier over the per-pixel embeddings.
 
     Args:
@@ -59,41 +45,17 @@ class PerPixelBaselineHead(nn.Module):
         ValueError: training without targets, or targets of another size.
     """
 
-    _version = 2
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs):
-        version = local_metadata.get("version", None)
-        if version is None or version < 2:
-            _move_pixel_decoder_keys(state_dict, prefix, type(self).__name__)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
-
     @configurable
     def __init__(self, input_shape: Dict[str, ShapeSpec], *, num_classes: int, pixel_decoder: nn.Module,
                  loss_weight: float = 1.0, ignore_value: int = -1):
-        super().__init__()
-        input_shape = sorted(input_shape.items(), key=lambda x: x[1].stride)
-        self.in_features = [k for k, _ in input_shape]
-        self.ignore_value = ignore_value
-        # the pixel decoder's output stride (res2), fixed in MaskFormer (COMMON_STRIDE is not read)
-        self.common_stride = 4
-        self.loss_weight = loss_weight
-        self.num_classes = num_classes
-        self.pixel_decoder = pixel_decoder
+        super().__init__(input_shape, num_classes=num_classes, pixel_decoder=pixel_decoder, loss_weight=loss_weight,
+                         ignore_value=ignore_value)
         self.predictor = Conv2d(self.pixel_decoder.mask_dim, num_classes, kernel_size=1, stride=1, padding=0)
         c2_msra_fill(self.predictor)
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]) -> dict:
-        head = cfg.MODEL.SEM_SEG_HEAD
-        return {
-            "input_shape": {k: v for k, v in input_shape.items() if k in head.IN_FEATURES},
-            "ignore_value": head.IGNORE_VALUE,
-            "num_classes": head.NUM_CLASSES,
-            "pixel_decoder": build_pixel_decoder(cfg, input_shape),
-            "loss_weight": head.LOSS_WEIGHT,
-        }
+        return cls.pixel_decoder_head_config(cfg, input_shape)
 
     def forward(self, features: Dict[str, torch.Tensor], targets: Optional[torch.Tensor] = None):
         x = self.layers(features)
@@ -103,8 +65,7 @@ class PerPixelBaselineHead(nn.Module):
 
     def layers(self, features: Dict[str, torch.Tensor]) -> torch.Tensor:
         """Per-pixel class logits (B, K, H/4, W/4)."""
-        mask_features = self.pixel_decoder.forward_features(features)[0]
-        return self.predictor(mask_features)
+        return self.predictor(self.pixel_decoder.forward_features(features).mask_features)
 
     def losses(self, predictions: torch.Tensor, targets: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
         """``{"loss_sem_seg": loss_weight * CE}``: the mean cross-entropy over non-ignored pixels of the
@@ -165,15 +126,10 @@ class PerPixelBaselinePlusHead(PerPixelBaselineHead):
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]) -> dict:
         ret = super().from_config(cfg, input_shape)
         in_feature = cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE
-        if in_feature == "transformer_encoder":
-            in_channels = cfg.MODEL.SEM_SEG_HEAD.CONVS_DIM
-        elif in_feature in input_shape:
-            in_channels = input_shape[in_feature].channels
-        else:
-            raise ValueError(f"MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE='{in_feature}' is not a backbone output "
-                             f"({sorted(input_shape)}) nor 'transformer_encoder'")
+        in_channels = transformer_in_channels(in_feature, input_shape, conv_dim=cfg.MODEL.SEM_SEG_HEAD.CONVS_DIM,
+                                              mask_dim=cfg.MODEL.SEM_SEG_HEAD.MASK_DIM)
         ret["transformer_in_feature"] = in_feature
-        ret["transformer_predictor"] = TransformerPredictor(cfg, in_channels, mask_classification=False)
+        ret["transformer_predictor"] = build_transformer_decoder(cfg, in_channels, mask_classification=False)
         ret["deep_supervision"] = cfg.MODEL.MASK_FORMER.DEEP_SUPERVISION
         return ret
 
@@ -190,14 +146,9 @@ class PerPixelBaselinePlusHead(PerPixelBaselineHead):
     def layers(self, features: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, Optional[List[dict]]]:
         """Per-pixel class logits (B, K, H/4, W/4) of the last decoder layer, and the intermediate
         layers' ``[{"pred_masks": ...}]`` (None without deep supervision)."""
-        mask_features, transformer_encoder_features = self.pixel_decoder.forward_features(features)[:2]
-        if self.transformer_in_feature == "transformer_encoder":
-            if transformer_encoder_features is None:
-                raise ValueError("TRANSFORMER_IN_FEATURE='transformer_encoder' needs a pixel decoder with an "
-                                 "encoder (MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME='TransformerEncoderPixelDecoder')")
-            predictions = self.predictor(transformer_encoder_features, mask_features)
-        else:
-            predictions = self.predictor(features[self.transformer_in_feature], mask_features)
+        decoded = self.pixel_decoder.forward_features(features)
+        x = select_transformer_input(self.transformer_in_feature, features, decoded)
+        predictions = self.predictor(x, decoded.mask_features)
         if self.deep_supervision:
             return predictions["pred_masks"], predictions["aux_outputs"]
         return predictions["pred_masks"], None

@@ -10,6 +10,9 @@ from torch.nn import functional as F
 from segcore.config import configurable
 from segcore.layers import Conv2d, ShapeSpec, c2_xavier_fill, get_norm
 from segcore.modeling import SEM_SEG_HEADS_REGISTRY
+from segcore.utils.registry import get_registered
+
+from .feature_routing import PixelDecoderOutput
 
 __all__ = ["BasePixelDecoder", "build_pixel_decoder"]
 
@@ -18,16 +21,15 @@ def build_pixel_decoder(cfg, input_shape: Dict[str, ShapeSpec]) -> nn.Module:
     """Build the pixel decoder named by ``MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME``.
 
     Pixel decoders are registered in ``SEM_SEG_HEADS_REGISTRY`` (as in the original code) and must
-    have ``forward_features(features) -> (mask_features, transformer_encoder_features, ...)``.
+    have ``forward_features(features) -> PixelDecoderOutput`` (mask features, transformer-encoder
+    features, multi-scale features).
 
     Raises:
         KeyError: the name is not registered.
         TypeError: the module has no ``forward_features``.
     """
-    from segcore.modeling.backbone.build import _get
-
     name = cfg.MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME
-    model = _get(SEM_SEG_HEADS_REGISTRY, name, "MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME")(cfg, input_shape)
+    model = get_registered(SEM_SEG_HEADS_REGISTRY, name, "MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME")(cfg, input_shape)
     if not callable(getattr(model, "forward_features", None)):
         raise TypeError(f"Pixel decoder '{name}' has no forward_features(features) method")
     return model
@@ -44,9 +46,16 @@ class BasePixelDecoder(nn.Module):
         input_shape: {name: ShapeSpec} of the features used (sorted by stride internally).
         conv_dim: FPN width. mask_dim: per-pixel embedding width. norm: norm of the FPN convs.
 
-    ``forward_features(features)`` returns ``(mask_features, None)`` with mask_features
-    (B, mask_dim, H/s, W/s) at the finest input stride s (4 for res2).
+    ``forward_features(features)`` returns a :class:`PixelDecoderOutput`: ``mask_features``
+    (B, mask_dim, H/s, W/s) at the finest input stride s (4 for res2), no encoder features, and
+    the first :attr:`num_multi_scale_levels` FPN outputs from the coarsest (B, conv_dim, ...)
+    as multi-scale features (Mask2Former's multi-scale variant of this decoder).
+
+    Subclasses change how the coarsest level is decoded by overriding :meth:`decode_coarsest`.
     """
+
+    #: FPN levels (coarsest first) returned as multi-scale features (Mask2Former Sec. 3.2.2: 3 scales)
+    num_multi_scale_levels = 3
 
     @configurable
     def __init__(self, input_shape: Dict[str, ShapeSpec], *, conv_dim: int, mask_dim: int,
@@ -91,19 +100,24 @@ class BasePixelDecoder(nn.Module):
             "norm": head.NORM,
         }
 
-    def forward_features(self, features: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, None]:
-        y = None
+    def decode_coarsest(self, x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """The FPN output of the coarsest input level ``x``, and the encoder features (none here)."""
+        return self.output_convs[0](x), None
+
+    def forward_features(self, features: Dict[str, torch.Tensor]) -> PixelDecoderOutput:
+        """Top-down FPN over ``features`` (the backbone's dict); see the class docstring."""
+        multi_scale_features = []
+        y = encoder_features = None
         for idx, f in enumerate(self.in_features[::-1]):
             x = features[f]
-            lateral_conv = self.lateral_convs[idx]
-            output_conv = self.output_convs[idx]
-            if lateral_conv is None:
-                y = output_conv(x)
+            if idx == 0:
+                y, encoder_features = self.decode_coarsest(x)
             else:
-                cur_fpn = lateral_conv(x)
-                y = cur_fpn + F.interpolate(y, size=cur_fpn.shape[-2:], mode="nearest")
-                y = output_conv(y)
-        return self.mask_features(y), None
+                cur_fpn = self.lateral_convs[idx](x)
+                y = self.output_convs[idx](cur_fpn + F.interpolate(y, size=cur_fpn.shape[-2:], mode="nearest"))
+            if len(multi_scale_features) < self.num_multi_scale_levels:
+                multi_scale_features.append(y)
+        return PixelDecoderOutput(self.mask_features(y), encoder_features, multi_scale_features)
 
     def forward(self, features: Dict[str, torch.Tensor], targets=None):
         raise RuntimeError("Pixel decoders are used through forward_features(features), not forward()")

@@ -54,8 +54,8 @@ class TransformerEncoderPixelDecoder(BasePixelDecoder):
     ``transformer_enc_layers`` layers) and a new ``layer_{n}`` (3x3, conv_dim → conv_dim) replacing
     the coarsest output conv; state-dict names and order equal the original's.
 
-    ``forward_features(features)`` returns ``(mask_features (B, mask_dim, H/4, W/4),
-    transformer_encoder_features (B, conv_dim, H/32, W/32))``.
+    ``forward_features(features)`` returns a ``PixelDecoderOutput`` whose
+    ``transformer_encoder_features`` is the encoder output (B, conv_dim, H/32, W/32).
     """
 
     @configurable
@@ -89,15 +89,8 @@ class TransformerEncoderPixelDecoder(BasePixelDecoder):
                    transformer_pre_norm=mf.PRE_NORM)
         return ret
 
-    def forward_features(self, features: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-        y = encoder_features = None
-        for idx, f in enumerate(self.in_features[::-1]):
-            x = features[f]
-            lateral_conv, output_conv = self.lateral_convs[idx], self.output_convs[idx]
-            if lateral_conv is None:
-                encoder_features = self.transformer(self.input_proj(x), None, self.pe_layer(x))
-                y = output_conv(encoder_features)
-            else:
-                cur_fpn = lateral_conv(x)
-                y = output_conv(cur_fpn + F.interpolate(y, size=cur_fpn.shape[-2:], mode="nearest"))
-        return self.mask_features(y), encoder_features
+    def decode_coarsest(self, x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Project the coarsest level to conv_dim, run the transformer encoder on it (sine position
+        encodings, no padding mask), then the level's output conv: (FPN output, encoder output)."""
+        encoder_features = self.transformer(self.input_proj(x), None, self.pe_layer(x))
+        return self.output_convs[0](encoder_features), encoder_features

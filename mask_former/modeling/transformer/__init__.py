@@ -1,5 +1,7 @@
 from .position_encoding import PositionEmbeddingSine
+from .registry import TRANSFORMER_DECODER_REGISTRY, build_transformer_decoder
 from .transformer import Transformer
-from .transformer_predictor import MLP, TransformerPredictor
+from .transformer_predictor import MLP, StandardTransformerDecoder, TransformerPredictor
 
-__all__ = ["MLP", "PositionEmbeddingSine", "Transformer", "TransformerPredictor"]
+__all__ = ["MLP", "PositionEmbeddingSine", "StandardTransformerDecoder", "TRANSFORMER_DECODER_REGISTRY", "Transformer",
+           "TransformerPredictor", "build_transformer_decoder"]

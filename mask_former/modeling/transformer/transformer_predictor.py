@@ -11,9 +11,10 @@ from segcore.config import configurable
 from segcore.layers import Conv2d, c2_xavier_fill
 
 from .position_encoding import PositionEmbeddingSine
+from .registry import TRANSFORMER_DECODER_REGISTRY
 from .transformer import Transformer
 
-__all__ = ["TransformerPredictor", "MLP"]
+__all__ = ["MLP", "StandardTransformerDecoder", "TransformerPredictor"]
 
 
 class MLP(nn.Module):
@@ -31,8 +32,13 @@ class MLP(nn.Module):
         return x
 
 
+@TRANSFORMER_DECODER_REGISTRY.register("StandardTransformerDecoder")
 class TransformerPredictor(nn.Module):
     """N learnable queries decoded against one feature map into N (class, mask embedding) pairs.
+
+    MaskFormer's transformer decoder (DETR's), registered as ``"StandardTransformerDecoder"``
+    (``MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME``, the default) and trained with
+    :class:`~mask_former.modeling.SetCriterion` (``criterion_name``).
 
     Per query: class logits over K + 1 labels (the last is "no object") and a mask embedding
     whose dot product with the per-pixel embeddings gives the binary mask logits (Sec. 3.3).
@@ -50,6 +56,9 @@ class TransformerPredictor(nn.Module):
     Returns {"pred_logits": (B, N, K+1), "pred_masks": (B, N, H, W),
     "aux_outputs": [same for decoder layers 1..L-1]} (aux only with deep supervision).
     """
+
+    #: the set criterion this decoder is trained with (``CRITERION_REGISTRY`` name)
+    criterion_name = "SetCriterion"
 
     @configurable
     def __init__(self, in_channels: int, mask_classification: bool = True, *, num_classes: int, hidden_dim: int,
@@ -120,3 +129,7 @@ class TransformerPredictor(nn.Module):
         if outputs_class is not None:
             return [{"pred_logits": a, "pred_masks": b} for a, b in zip(outputs_class[:-1], outputs_seg_masks[:-1])]
         return [{"pred_masks": b} for b in outputs_seg_masks[:-1]]
+
+
+#: Mask2Former's name for MaskFormer's decoder (the class is the same).
+StandardTransformerDecoder = TransformerPredictor

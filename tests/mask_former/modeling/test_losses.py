@@ -26,7 +26,7 @@ def test_matcher_finds_the_obvious_assignment():
     pred_masks[0][masks[1].bool()] = 10
     outputs = {"pred_logits": _logits_for([1, 2, 2], 3)[None], "pred_masks": pred_masks[None]}
     targets = [{"labels": torch.tensor([2, 1]), "masks": masks}]
-    (i, j), = HungarianMatcher(1, 20, 1)(outputs, targets)
+    (i, j), = HungarianMatcher(cost_class=1, cost_mask=20, cost_dice=1)(outputs, targets)
     assert dict(zip(i.tolist(), j.tolist())) == {0: 1, 2: 0}
 
 
@@ -35,7 +35,7 @@ def test_matcher_minimizes_total_cost_by_brute_force():
     q, m = 5, 3
     outputs = {"pred_logits": torch.randn(1, q, 5), "pred_masks": torch.randn(1, q, 6, 6)}
     targets = [{"labels": torch.tensor([0, 3, 1]), "masks": torch.rand(m, 12, 12) > 0.5}]
-    matcher = HungarianMatcher(1, 20, 1)
+    matcher = HungarianMatcher(cost_class=1, cost_mask=20, cost_dice=1)
     (i, j), = matcher(outputs, targets)
     cost = matcher.cost_matrix(outputs["pred_logits"][0], outputs["pred_masks"][0], targets[0]["labels"],
                                targets[0]["masks"])
@@ -79,7 +79,8 @@ def test_criterion_unmatched_queries_target_no_object_with_eos_weight():
     masks = torch.zeros(1, 1, 4, 4)
     masks[0, 0, :2] = 1
     pred_masks = torch.where(masks.bool(), 10.0, -10.0).repeat(1, 2, 1, 1)
-    crit = SetCriterion(num_classes, HungarianMatcher(), weight_dict={}, eos_coef=0.1, losses=["labels", "masks"])
+    crit = SetCriterion(num_classes=num_classes, matcher=HungarianMatcher(), weight_dict={}, eos_coef=0.1,
+                        losses=["labels", "masks"])
     losses = crit({"pred_logits": logits, "pred_masks": pred_masks}, [{"labels": torch.tensor([2]), "masks": masks[0]}])
     # uniform logits: CE = ln(4) for each query; weighted mean = (1*ln4 + 0.1*ln4) / 1.1 = ln4
     assert losses["loss_ce"].item() == pytest.approx(torch.log(torch.tensor(4.0)).item(), rel=1e-6)
@@ -93,17 +94,17 @@ def test_criterion_unmatched_queries_target_no_object_with_eos_weight():
 
 
 def test_criterion_deep_supervision_keys_and_unknown_loss():
-    crit = SetCriterion(2, HungarianMatcher(), {}, 0.1, ["labels", "masks"])
+    crit = SetCriterion(num_classes=2, matcher=HungarianMatcher(), weight_dict={}, eos_coef=0.1, losses=["labels", "masks"])
     out = {"pred_logits": torch.randn(1, 3, 3), "pred_masks": torch.randn(1, 3, 4, 4)}
     out["aux_outputs"] = [dict(out), dict(out)]
     losses = crit(out, [{"labels": torch.tensor([1]), "masks": torch.ones(1, 8, 8)}])
     assert set(losses) == {f"loss_{n}{s}" for n in ["ce", "mask", "dice"] for s in ["", "_0", "_1"]}
     with pytest.raises(KeyError, match="boxes"):
-        SetCriterion(2, HungarianMatcher(), {}, 0.1, ["boxes"])
+        SetCriterion(num_classes=2, matcher=HungarianMatcher(), weight_dict={}, eos_coef=0.1, losses=["boxes"])
 
 
 def test_criterion_without_any_target_gives_zero_mask_loss_with_gradient():
-    crit = SetCriterion(2, HungarianMatcher(), {}, 0.1, ["labels", "masks"])
+    crit = SetCriterion(num_classes=2, matcher=HungarianMatcher(), weight_dict={}, eos_coef=0.1, losses=["labels", "masks"])
     pred = torch.randn(1, 3, 4, 4, requires_grad=True)
     losses = crit({"pred_logits": torch.randn(1, 3, 3), "pred_masks": pred},
                   [{"labels": torch.zeros(0, dtype=torch.long), "masks": torch.zeros(0, 8, 8)}])
