@@ -13,7 +13,7 @@ Tensors are float (any floating dtype); token sequences are (B, H*W, C) in row-m
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +26,7 @@ from segcore.modeling import BACKBONE_REGISTRY, Backbone
 
 __all__ = [
     "BasicLayer",
+    "StageOutput",
     "D2SwinTransformer",
     "DropPath",
     "Mlp",
@@ -126,6 +127,11 @@ def shifted_window_attention_mask(
     region_windows = window_partition(region, window_size).view(-1, window_size * window_size)
     different = region_windows.unsqueeze(1) != region_windows.unsqueeze(2)
     return torch.zeros(different.shape, device=device).masked_fill(different, MASKED_LOGIT)
+
+
+def _tokens_to_map(tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(B, H*W, C) row-major tokens -> a contiguous (B, C, H, W) map."""
+    return tokens.view(-1, height, width, tokens.shape[-1]).permute(0, 3, 1, 2).contiguous()
 
 
 class DropPath(nn.Module):
@@ -356,9 +362,33 @@ class PatchMerging(nn.Module):
         return self.reduction(self.norm(x.view(b, -1, 4 * c)))
 
 
+class StageOutput(NamedTuple):
+    """What one stage (:class:`BasicLayer`) returns.
+
+    Attributes:
+        out: (B, H*W, C) the stage's output tokens (normalized by the backbone into ``res{i+2}``).
+        extras: ``{name: (B, H*W, C_e)}`` extra per-stage outputs of a subclass (e.g. SeMask's
+            semantic maps); the backbone returns them as ``(B, C_e, H, W)`` maps. Empty here.
+        next_x: the next stage's input: (B, ceil(H/2) * ceil(W/2), 2C) after patch merging, or
+            ``out`` itself when the stage does not downsample.
+        next_height, next_width: the size of ``next_x`` (tokens).
+    """
+
+    out: torch.Tensor
+    extras: Dict[str, torch.Tensor]
+    next_x: torch.Tensor
+    next_height: int
+    next_width: int
+
+
 class BasicLayer(nn.Module):
     """One stage: ``depth`` blocks alternating regular (W-MSA) and shifted (SW-MSA) windows,
-    then an optional :class:`PatchMerging` (Sec. 3.1, Fig. 3a)."""
+    then an optional downsampling (:class:`PatchMerging`) (Sec. 3.1, Fig. 3a).
+
+    The blocks and the downsampling run separately (:meth:`forward_blocks`,
+    :meth:`forward_downsample`), so a subclass can work on the stage's output between them and
+    return extra outputs (:class:`StageOutput`), as SeMask's semantic layers do.
+    """
 
     def __init__(
         self,
@@ -373,15 +403,22 @@ class BasicLayer(nn.Module):
         drop: float = 0.0,
         attn_drop: float = 0.0,
         drop_path: Sequence[float] = (),
-        downsample: bool = False,
+        downsample: Optional[Callable[..., nn.Module]] = None,
         use_checkpoint: bool = False,
     ):
         """
         Args:
+            dim: channels C of the stage.
+            depth, num_heads, window_size, mlp_ratio, qkv_bias, qk_scale, drop, attn_drop: of
+                every block (see :class:`SwinTransformerBlock`).
             drop_path: stochastic-depth rate of each block (length ``depth``).
-            downsample: end with a :class:`PatchMerging`.
+            downsample: the downsampling layer's class (or factory), called as ``downsample(dim=dim)``
+                and applied as ``layer(x, H, W)`` (e.g. :class:`PatchMerging`); None for none.
             use_checkpoint: recompute each block in the backward pass instead of storing its
                 activations (``torch.utils.checkpoint``, non-reentrant); same outputs and gradients.
+
+        Raises:
+            ValueError: ``drop_path`` does not give one rate per block.
         """
         super().__init__()
         drop_path = list(drop_path) or [0.0] * depth
@@ -405,19 +442,10 @@ class BasicLayer(nn.Module):
             )
             for i in range(depth)
         )
-        self.downsample = PatchMerging(dim=dim) if downsample else None
+        self.downsample = downsample(dim=dim) if downsample is not None else None
 
-    def forward(self, x: torch.Tensor, height: int, width: int) -> Tuple[torch.Tensor, torch.Tensor, int, int]:
-        """
-        Args:
-            x: (B, H*W, C).
-            height, width: H, W (tokens).
-
-        Returns:
-            ``(out, next_x, next_h, next_w)``: ``out`` (B, H*W, C) is the stage output; ``next_x`` is
-            the downsampled (B, ceil(H/2) * ceil(W/2), 2C) input of the next stage (``out`` itself
-            when there is no downsampling), of size ``next_h`` x ``next_w``.
-        """
+    def forward_blocks(self, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """The stage's Swin blocks. x: (B, H*W, C) tokens of an H x W map -> (B, H*W, C)."""
         ws = self.window_size
         hp, wp = -(-height // ws) * ws, -(-width // ws) * ws
         attn_mask = None
@@ -428,9 +456,25 @@ class BasicLayer(nn.Module):
                 x = torch.utils.checkpoint.checkpoint(block, x, height, width, attn_mask, use_reentrant=False)
             else:
                 x = block(x, height, width, attn_mask)
+        return x
+
+    def forward_downsample(self, x: torch.Tensor, height: int, width: int) -> Tuple[torch.Tensor, int, int]:
+        """The downsampling: ``(next_x, next_height, next_width)``; ``(x, height, width)`` without one."""
         if self.downsample is None:
-            return x, x, height, width
-        return x, self.downsample(x, height, width), (height + 1) // 2, (width + 1) // 2
+            return x, height, width
+        return self.downsample(x, height, width), (height + 1) // 2, (width + 1) // 2
+
+    def forward(self, x: torch.Tensor, height: int, width: int) -> StageOutput:
+        """
+        Args:
+            x: (B, H*W, C).
+            height, width: H, W (tokens).
+
+        Returns:
+            a :class:`StageOutput` (no extras).
+        """
+        out = self.forward_blocks(x, height, width)
+        return StageOutput(out, {}, *self.forward_downsample(out, height, width))
 
 
 class SwinTransformer(nn.Module):
@@ -462,6 +506,8 @@ class SwinTransformer(nn.Module):
         patch_norm: bool = True,
         frozen_stages: int = -1,
         use_checkpoint: bool = False,
+        layer_cls: Callable[..., nn.Module] = BasicLayer,
+        downsample_cls: Optional[Callable[..., nn.Module]] = PatchMerging,
     ):
         """
         Args:
@@ -482,6 +528,9 @@ class SwinTransformer(nn.Module):
             frozen_stages: -1 trains everything; 0 freezes the patch embedding; 1 also the absolute
                 position embedding; k >= 2 also the first k - 1 stages (no gradients, eval mode).
             use_checkpoint: activation checkpointing in every block (saves memory in training).
+            layer_cls: the stage class (:class:`BasicLayer` or a subclass), built by :meth:`build_layer`.
+            downsample_cls: the layer between stages (:class:`PatchMerging`), passed to every stage
+                but the last as its ``downsample``; None for no downsampling.
 
         Raises:
             ValueError: ``depths`` and ``num_heads`` differ in length.
@@ -503,10 +552,12 @@ class SwinTransformer(nn.Module):
             nn.init.trunc_normal_(self.absolute_pos_embed, std=0.02)
         self.pos_drop = nn.Dropout(p=drop_rate)
 
+        self.layer_cls = layer_cls
         rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         starts = [sum(depths[:i]) for i in range(self.num_layers + 1)]
         self.layers = nn.ModuleList(
-            BasicLayer(
+            self.build_layer(
+                i,
                 dim=self.num_features[i],
                 depth=depths[i],
                 num_heads=num_heads[i],
@@ -517,7 +568,7 @@ class SwinTransformer(nn.Module):
                 drop=drop_rate,
                 attn_drop=attn_drop_rate,
                 drop_path=rates[starts[i] : starts[i + 1]],
-                downsample=i < self.num_layers - 1,
+                downsample=downsample_cls if i < self.num_layers - 1 else None,
                 use_checkpoint=use_checkpoint,
             )
             for i in range(self.num_layers)
@@ -525,6 +576,23 @@ class SwinTransformer(nn.Module):
         for i, channels in enumerate(self.num_features):
             self.add_module(f"norm{i}", nn.LayerNorm(channels))
         self._freeze_stages()
+
+    def build_layer(self, index: int, **kwargs) -> nn.Module:
+        """Build stage ``index`` (0-based): ``self.layer_cls(**kwargs)``.
+
+        The hook a subclass overrides to build other stages (e.g. with per-stage extra modules).
+        It runs inside ``__init__``: a subclass that needs its own settings here sets them (plain
+        attributes) before calling ``super().__init__``.
+
+        Args:
+            index: the stage.
+            kwargs: the :class:`BasicLayer` arguments of that stage (dim, depth, num_heads, ...,
+                downsample, use_checkpoint).
+
+        Returns:
+            a module called as ``layer(x, H, W) -> StageOutput``.
+        """
+        return self.layer_cls(**kwargs)
 
     def _freeze_stages(self) -> None:
         if self.frozen_stages >= 0:
@@ -554,22 +622,35 @@ class SwinTransformer(nn.Module):
             {i: (B, C * 2**i, H_i, W_i)} normalized by ``norm{i}``, with H_0 = ceil(H / patch) and
             H_{i+1} = ceil(H_i / 2) (likewise W).
         """
+        return self.forward_stages_with_extras(x, stages)[0]
+
+    def forward_stages_with_extras(
+        self, x: torch.Tensor, stages: Optional[Sequence[int]] = None
+    ) -> Tuple[Dict[int, torch.Tensor], Dict[int, Dict[str, torch.Tensor]]]:
+        """:meth:`forward_stages`, plus each returned stage's extra outputs.
+
+        Returns:
+            ``(outs, extras)``: ``outs`` as :meth:`forward_stages`; ``extras[i]`` is stage i's
+            ``StageOutput.extras`` reshaped from (B, H_i*W_i, C_e) tokens to (B, C_e, H_i, W_i)
+            maps (not normalized); empty dicts for plain Swin stages.
+        """
         wanted = set(range(self.num_layers)) if stages is None else set(stages)
         x = self.patch_embed(x)
         h, w = x.shape[-2:]
         if self.ape:
             x = x + F.interpolate(self.absolute_pos_embed, size=(h, w), mode="bicubic")
         x = self.pos_drop(x.flatten(2).transpose(1, 2))
-        outs = {}
+        outs, extras = {}, {}
         for i, layer in enumerate(self.layers):
-            out, x, next_h, next_w = layer(x, h, w)
+            stage = layer(x, h, w)
             if i in wanted:
-                out = getattr(self, f"norm{i}")(out)
-                outs[i] = out.view(-1, h, w, self.num_features[i]).permute(0, 3, 1, 2).contiguous()
+                out = getattr(self, f"norm{i}")(stage.out)
+                outs[i] = _tokens_to_map(out, h, w)
+                extras[i] = {name: _tokens_to_map(t, h, w) for name, t in stage.extras.items()}
             if i >= max(wanted, default=-1):
                 break
-            h, w = next_h, next_w
-        return outs
+            x, h, w = stage.next_x, stage.next_height, stage.next_width
+        return outs, extras
 
     def forward(self, x: torch.Tensor) -> Dict[int, torch.Tensor]:
         """All stage outputs; see :meth:`forward_stages`."""
@@ -639,16 +720,22 @@ class D2SwinTransformer(SwinTransformer, Backbone):
                 of :attr:`size_divisibility`.
 
         Returns:
-            {name: (N, channels, ceil(H / stride), ceil(W / stride))} for each of ``out_features``.
+            {name: (N, channels, ceil(H / stride), ceil(W / stride))} for each of ``out_features``,
+            and for each extra output ``e`` of those stages (a subclass's stages, e.g. SeMask's
+            semantic maps) an entry ``"{name}_{e}"`` (e.g. ``"res2_sem_seg"``) of the same size;
+            heads read only the names they were built for.
 
         Raises:
             ValueError: ``x`` is not 4-D.
         """
         if x.dim() != 4:
             raise ValueError(f"D2SwinTransformer takes an input of shape (N, C, H, W), got {tuple(x.shape)}")
-        stages = [int(n[3:]) - 2 for n in self._out_features]
-        outs = self.forward_stages(x, stages)
-        return {n: outs[int(n[3:]) - 2] for n in self._out_features}
+        stages = {n: int(n[3:]) - 2 for n in self._out_features}
+        outs, extras = self.forward_stages_with_extras(x, list(stages.values()))
+        result = {n: outs[i] for n, i in stages.items()}
+        for n, i in stages.items():
+            result.update({f"{n}_{e}": t for e, t in extras[i].items()})
+        return result
 
     @property
     def size_divisibility(self) -> int:
