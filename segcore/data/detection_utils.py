@@ -27,7 +27,6 @@ __all__ = [
     "check_sem_seg_size",
     "convert_PIL_to_numpy",
     "filter_empty_instances",
-    "fixed_size_padding",
     "read_image",
     "read_sem_seg",
     "segmentation_to_bitmask",
@@ -408,28 +407,3 @@ def filter_empty_instances(
         return instances[m], m
     return instances[m]
 
-
-def fixed_size_padding(image_size: Tuple[int, int], size: int, file_name: str = "<unknown file>") -> List[int]:
-    """The ``torch.nn.functional.pad`` amounts that pad an (H, W) image to ``size`` x ``size``.
-
-    MaskFormer's training mappers use ``INPUT.SIZE_DIVISIBILITY`` as a fixed size: the image and
-    its targets are padded at the bottom and right to exactly that many pixels.
-
-    Args:
-        image_size: (H, W) of the augmented image in pixels.
-        size: the padded height and width in pixels (> 0).
-        file_name: the image file, named in the error message.
-
-    Returns:
-        [left, right, top, bottom] = [0, size - W, 0, size - H], for ``F.pad`` on (..., H, W).
-
-    Raises:
-        ValueError: the image is larger than ``size`` in either dimension.
-    """
-    h, w = int(image_size[0]), int(image_size[1])
-    if h > size or w > size:
-        raise ValueError(
-            f"Image '{file_name}' is {h}x{w} pixels after augmentation, larger than INPUT.SIZE_DIVISIBILITY = "
-            f"{size}, the size the mapper pads to; enable INPUT.CROP with a crop no larger than it"
-        )
-    return [0, size - w, 0, size - h]

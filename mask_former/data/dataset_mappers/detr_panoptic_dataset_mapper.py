@@ -33,30 +33,18 @@ CROP_PROBABILITY = 0.5
 def build_transform_gen(cfg, is_train: bool) -> List[T.Augmentation]:
     """The non-crop augmentations of the DETR mapper (the original's ``build_transform_gen``).
 
-    Training: ``[RandomFlip(), ResizeShortestEdge(INPUT.MIN_SIZE_TRAIN, INPUT.MAX_SIZE_TRAIN,
-    INPUT.MIN_SIZE_TRAIN_SAMPLING)]``. Inference: ``[ResizeShortestEdge(INPUT.MIN_SIZE_TEST,
-    INPUT.MAX_SIZE_TEST, "choice")]``.
+    Detectron2's default augmentations (:func:`segcore.data.detection_utils.build_augmentation`:
+    ``ResizeShortestEdge`` from ``INPUT.{MIN,MAX}_SIZE_{TRAIN,TEST}`` and, in training, the
+    ``INPUT.RANDOM_FLIP`` flip), with the flip first, as DETR orders them (so the random draws
+    happen in the original's order).
 
     Raises:
-        ValueError: "range" sampling without exactly two sizes in INPUT.MIN_SIZE_TRAIN.
+        ValueError: "range" sampling without exactly two sizes in INPUT.MIN_SIZE_TRAIN, or an
+            unknown INPUT.RANDOM_FLIP.
     """
-    if is_train:
-        min_size = cfg.INPUT.MIN_SIZE_TRAIN
-        max_size = cfg.INPUT.MAX_SIZE_TRAIN
-        sample_style = cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING
-    else:
-        min_size = cfg.INPUT.MIN_SIZE_TEST
-        max_size = cfg.INPUT.MAX_SIZE_TEST
-        sample_style = "choice"
-    if sample_style == "range" and len(min_size) != 2:
-        raise ValueError(
-            f"INPUT.MIN_SIZE_TRAIN must be two sizes [min, max] with INPUT.MIN_SIZE_TRAIN_SAMPLING 'range'; "
-            f"got {len(min_size)}: {tuple(min_size)}"
-        )
-    tfm_gens: List[T.Augmentation] = []
-    if is_train:
-        tfm_gens.append(T.RandomFlip())
-    tfm_gens.append(T.ResizeShortestEdge(min_size, max_size, sample_style))
+    augs = utils.build_augmentation(cfg, is_train)
+    flips = [a for a in augs if isinstance(a, T.RandomFlip)]
+    tfm_gens = flips + [a for a in augs if not isinstance(a, T.RandomFlip)]
     if is_train:
         logging.getLogger(__name__).info("TransformGens used in training: %s", tfm_gens)
     return tfm_gens

@@ -7,12 +7,10 @@ COCO instance annotation (polygons or RLE) becomes one class-mask pair after the
 from __future__ import annotations
 
 import copy
-import logging
 from typing import List, Union
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from segcore.config import configurable
 from segcore.data import DATASET_MAPPER_REGISTRY
@@ -20,13 +18,13 @@ from segcore.data import detection_utils as utils
 from segcore.data import transforms as T
 from segcore.structures import BitMasks, Instances
 
-from .mask_former_semantic_dataset_mapper import IMAGE_PAD_VALUE
+from .base import IMAGE_PAD_VALUE, MaskFormerMapperBase
 
 __all__ = ["MaskFormerInstanceDatasetMapper"]
 
 
 @DATASET_MAPPER_REGISTRY.register("mask_former_instance")
-class MaskFormerInstanceDatasetMapper:
+class MaskFormerInstanceDatasetMapper(MaskFormerMapperBase):
     """Map a COCO-style instance dataset dict to the model's training input.
 
     Steps: read the image, apply the augmentations, transform the non-crowd annotations with
@@ -60,14 +58,8 @@ class MaskFormerInstanceDatasetMapper:
             image_format: "RGB" or "BGR" (``INPUT.FORMAT``), see :func:`read_image`.
             size_divisibility: pad to exactly this height and width in pixels; <= 0 disables.
         """
-        self.is_train = is_train
-        self.tfm_gens = augmentations
-        self.img_format = image_format
-        self.size_divisibility = size_divisibility
-        mode = "training" if is_train else "inference"
-        logging.getLogger(__name__).info(
-            "[%s] Augmentations used in %s: %s", self.__class__.__name__, mode, augmentations
-        )
+        super().__init__(is_train, augmentations=augmentations, image_format=image_format,
+                         size_divisibility=size_divisibility)
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True) -> dict:
@@ -108,12 +100,9 @@ class MaskFormerInstanceDatasetMapper:
             FileNotFoundError / ImageReadError / SizeMismatchError: unreadable image or a size
                 that disagrees with the dict's.
         """
-        if not self.is_train:
-            raise RuntimeError("MaskFormerInstanceDatasetMapper is for training only (built with is_train=False)")
         dataset_dict = copy.deepcopy(dataset_dict)  # modified below
         file_name = dataset_dict["file_name"]
-        image = utils.read_image(file_name, format=self.img_format)
-        utils.check_image_size(dataset_dict, image)
+        image = self.read_checked_image(dataset_dict)
 
         aug_input = T.AugInput(image)
         aug_input, transforms = T.apply_transform_gens(self.tfm_gens, aug_input)
@@ -139,10 +128,9 @@ class MaskFormerInstanceDatasetMapper:
         mask_tensors = [torch.from_numpy(np.ascontiguousarray(x)).to(torch.bool) for x in masks]
         classes = torch.tensor([int(obj["category_id"]) for obj in annos], dtype=torch.int64)
 
-        if self.size_divisibility > 0:
-            padding_size = utils.fixed_size_padding((h, w), self.size_divisibility, file_name)
-            image = F.pad(image, padding_size, value=IMAGE_PAD_VALUE).contiguous()
-            mask_tensors = [F.pad(x, padding_size, value=False).contiguous() for x in mask_tensors]
+        padding = self.padding((h, w), file_name)
+        image = self.pad(image, padding, IMAGE_PAD_VALUE)
+        mask_tensors = [self.pad(x, padding, False) for x in mask_tensors]
 
         image_shape = (image.shape[-2], image.shape[-1])  # h, w
         dataset_dict["image"] = image

@@ -13,7 +13,6 @@ from typing import List, Optional
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from segcore.data import DATASET_MAPPER_REGISTRY
 from segcore.data import detection_utils as utils
@@ -21,7 +20,8 @@ from segcore.data import transforms as T
 from segcore.data.panoptic_utils import rgb2id
 from segcore.structures import BitMasks, Instances
 
-from .mask_former_semantic_dataset_mapper import IMAGE_PAD_VALUE, MaskFormerSemanticDatasetMapper
+from .base import IMAGE_PAD_VALUE
+from .mask_former_semantic_dataset_mapper import MaskFormerSemanticDatasetMapper
 
 __all__ = ["MaskFormerPanopticDatasetMapper", "PANOPTIC_VOID_ID", "segments_to_instances"]
 
@@ -120,12 +120,9 @@ class MaskFormerPanopticDatasetMapper(MaskFormerSemanticDatasetMapper):
             FileNotFoundError / ImageReadError / SizeMismatchError: unreadable files or sizes
                 that disagree (the messages name the files).
         """
-        if not self.is_train:
-            raise RuntimeError("MaskFormerPanopticDatasetMapper is for training only (built with is_train=False)")
         dataset_dict = copy.deepcopy(dataset_dict)  # modified below
         file_name = dataset_dict["file_name"]
-        image = utils.read_image(file_name, format=self.img_format)
-        utils.check_image_size(dataset_dict, image)
+        image = self.read_checked_image(dataset_dict)
 
         sem_seg_gt: Optional[np.ndarray] = None
         if "sem_seg_file_name" in dataset_dict:
@@ -157,12 +154,10 @@ class MaskFormerPanopticDatasetMapper(MaskFormerSemanticDatasetMapper):
             sem_seg_gt = torch.as_tensor(sem_seg_gt.astype("long"))
         pan_seg_gt = torch.as_tensor(pan_seg_gt.astype("long"))
 
-        if self.size_divisibility > 0:
-            padding_size = utils.fixed_size_padding(image.shape[-2:], self.size_divisibility, file_name)
-            image = F.pad(image, padding_size, value=IMAGE_PAD_VALUE).contiguous()
-            if sem_seg_gt is not None:
-                sem_seg_gt = F.pad(sem_seg_gt, padding_size, value=self.ignore_label).contiguous()
-            pan_seg_gt = F.pad(pan_seg_gt, padding_size, value=PANOPTIC_VOID_ID).contiguous()
+        padding = self.padding(image.shape[-2:], file_name)
+        image = self.pad(image, padding, IMAGE_PAD_VALUE)
+        sem_seg_gt = self.pad(sem_seg_gt, padding, self.ignore_label)
+        pan_seg_gt = self.pad(pan_seg_gt, padding, PANOPTIC_VOID_ID)
 
         image_shape = (image.shape[-2], image.shape[-1])  # h, w
         # tensors pass between data-loader workers through shared memory (cheap), unlike Python objects

@@ -9,12 +9,10 @@ set of class-mask pairs).
 from __future__ import annotations
 
 import copy
-import logging
 from typing import List, Union
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from segcore.config import configurable
 from segcore.data import DATASET_MAPPER_REGISTRY, MetadataCatalog
@@ -22,14 +20,13 @@ from segcore.data import detection_utils as utils
 from segcore.data import transforms as T
 from segcore.structures import BitMasks, Instances
 
-__all__ = ["MaskFormerSemanticDatasetMapper"]
+from .base import IMAGE_PAD_VALUE, MaskFormerMapperBase
 
-#: pixel value of the image padding (mid-grey, before normalization), as in the original
-IMAGE_PAD_VALUE = 128
+__all__ = ["MaskFormerSemanticDatasetMapper"]
 
 
 @DATASET_MAPPER_REGISTRY.register("mask_former_semantic")
-class MaskFormerSemanticDatasetMapper:
+class MaskFormerSemanticDatasetMapper(MaskFormerMapperBase):
     """Map a semantic-segmentation dataset dict to MaskFormer's training input.
 
     Steps: read the image (``image_format``) and the label map, check their sizes, apply the
@@ -66,15 +63,9 @@ class MaskFormerSemanticDatasetMapper:
             ignore_label: label value of ignored pixels (the dataset's ``ignore_label``).
             size_divisibility: pad to exactly this height and width in pixels; <= 0 disables.
         """
-        self.is_train = is_train
-        self.tfm_gens = augmentations
-        self.img_format = image_format
+        super().__init__(is_train, augmentations=augmentations, image_format=image_format,
+                         size_divisibility=size_divisibility)
         self.ignore_label = ignore_label
-        self.size_divisibility = size_divisibility
-        mode = "training" if is_train else "inference"
-        logging.getLogger(__name__).info(
-            "[%s] Augmentations used in %s: %s", self.__class__.__name__, mode, augmentations
-        )
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True) -> dict:
@@ -134,11 +125,8 @@ class MaskFormerSemanticDatasetMapper:
             FileNotFoundError / ImageReadError / SizeMismatchError: unreadable files or sizes
                 that disagree (the messages name the files).
         """
-        if not self.is_train:
-            raise RuntimeError("MaskFormerSemanticDatasetMapper is for training only (built with is_train=False)")
         dataset_dict = copy.deepcopy(dataset_dict)  # modified below
-        image = utils.read_image(dataset_dict["file_name"], format=self.img_format)
-        utils.check_image_size(dataset_dict, image)
+        image = self.read_checked_image(dataset_dict)
 
         if "sem_seg_file_name" not in dataset_dict:
             raise ValueError(
@@ -161,17 +149,9 @@ class MaskFormerSemanticDatasetMapper:
         image = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
         sem_seg_gt = torch.as_tensor(sem_seg_gt.astype("long"))
 
-        if self.size_divisibility > 0:
-            h, w = image.shape[-2], image.shape[-1]
-            if h > self.size_divisibility or w > self.size_divisibility:
-                raise ValueError(
-                    f"Image '{dataset_dict['file_name']}' is {h}x{w} pixels after augmentation, larger than "
-                    f"INPUT.SIZE_DIVISIBILITY = {self.size_divisibility}, the size this mapper pads to; "
-                    "enable INPUT.CROP with a crop no larger than it"
-                )
-            padding_size = [0, self.size_divisibility - w, 0, self.size_divisibility - h]
-            image = F.pad(image, padding_size, value=IMAGE_PAD_VALUE).contiguous()
-            sem_seg_gt = F.pad(sem_seg_gt, padding_size, value=self.ignore_label).contiguous()
+        padding = self.padding(image.shape[-2:], dataset_dict["file_name"])
+        image = self.pad(image, padding, IMAGE_PAD_VALUE)
+        sem_seg_gt = self.pad(sem_seg_gt, padding, self.ignore_label)
 
         image_shape = (image.shape[-2], image.shape[-1])  # h, w
         # tensors pass between data-loader workers through shared memory (cheap), unlike Python objects

@@ -27,7 +27,7 @@ import functools
 from typing import Dict, List, Optional
 
 from ..catalog import DatasetCatalog, MetadataCatalog
-from .categories import load_categories
+from .categories import load_categories, panoptic_metadata
 from .coco import load_coco_json
 from .coco_panoptic import load_panoptic_json
 from .paths import join_root
@@ -68,15 +68,8 @@ ADE20K_INSTANCE_SPLITS: Dict[str, tuple] = {
 
 def get_ade20k_panoptic_meta() -> dict:
     """Mask2Former's ADE20K panoptic ``get_metadata()`` (see the module docstring)."""
-    cats = load_categories("ade20k_150")
-    return {
-        "thing_classes": [c["name"] for c in cats if c["isthing"] == 1],
-        "thing_colors": [list(c["color"]) for c in cats if c["isthing"] == 1],
-        "stuff_classes": [c["name"] for c in cats],
-        "stuff_colors": [list(c["color"]) for c in cats],
-        "thing_dataset_id_to_contiguous_id": {c["id"]: i for i, c in enumerate(cats) if c["isthing"]},
-        "stuff_dataset_id_to_contiguous_id": {c["id"]: i for i, c in enumerate(cats)},
-    }
+    return panoptic_metadata(load_categories("ade20k_150"), thing_classes_are_things_only=True,
+                             stuff_ids_cover_things=True)
 
 
 def get_ade20k_instances_meta() -> dict:

@@ -27,7 +27,7 @@ from typing import Dict, List, Optional
 from segcore.utils.file_io import PathManager
 
 from ..catalog import DatasetCatalog, MetadataCatalog
-from .categories import load_categories
+from .categories import load_categories, panoptic_metadata
 from .coco_panoptic import _convert_segment
 from .paths import join_root, require_dir, require_file
 
@@ -52,17 +52,8 @@ CITYSCAPES_PANOPTIC_SPLITS: Dict[str, tuple] = {
 
 def get_cityscapes_panoptic_meta() -> dict:
     """Metadata of Detectron2's ``register_all_cityscapes_panoptic`` (see the module docstring)."""
-    cats = load_categories("cityscapes")
-    names = [c["name"] for c in cats]
-    colors = [list(c["color"]) for c in cats]
-    return {
-        "thing_classes": names,
-        "thing_colors": colors,
-        "stuff_classes": list(names),
-        "stuff_colors": [list(c) for c in colors],
-        "thing_dataset_id_to_contiguous_id": {c["id"]: c["trainId"] for c in cats if c["isthing"] == 1},
-        "stuff_dataset_id_to_contiguous_id": {c["id"]: c["trainId"] for c in cats if c["isthing"] == 0},
-    }
+    return panoptic_metadata(load_categories("cityscapes"), thing_classes_are_things_only=False,
+                             stuff_ids_cover_things=False, contiguous_id_key="trainId")
 
 
 def load_cityscapes_panoptic(image_dir: str, gt_dir: str, gt_json: str, meta: dict) -> List[dict]:

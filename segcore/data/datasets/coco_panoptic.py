@@ -35,7 +35,7 @@ from typing import Dict, List, Optional
 from segcore.utils.file_io import PathManager
 
 from ..catalog import DatasetCatalog, MetadataCatalog
-from .categories import load_categories
+from .categories import load_categories, panoptic_metadata
 from .paths import join_root, require_dir, require_file
 
 __all__ = [
@@ -77,17 +77,8 @@ def get_coco_panoptic_standard_meta() -> dict:
         ``thing_dataset_id_to_contiguous_id`` (80 thing ids -> 0..79) and
         ``stuff_dataset_id_to_contiguous_id`` (53 stuff ids -> 80..132).
     """
-    cats = load_categories("coco_panoptic")
-    names = [c["name"] for c in cats]
-    colors = [list(c["color"]) for c in cats]
-    return {
-        "thing_classes": names,
-        "thing_colors": colors,
-        "stuff_classes": list(names),
-        "stuff_colors": [list(c) for c in colors],
-        "thing_dataset_id_to_contiguous_id": {c["id"]: i for i, c in enumerate(cats) if c["isthing"]},
-        "stuff_dataset_id_to_contiguous_id": {c["id"]: i for i, c in enumerate(cats) if not c["isthing"]},
-    }
+    return panoptic_metadata(load_categories("coco_panoptic"), thing_classes_are_things_only=False,
+                             stuff_ids_cover_things=False)
 
 
 def get_coco_panoptic_with_sem_seg_meta() -> dict:
@@ -99,15 +90,8 @@ def get_coco_panoptic_with_sem_seg_meta() -> dict:
         ``stuff_dataset_id_to_contiguous_id`` (all 133 ids -> 0..132, so the semantic evaluator
         covers things too).
     """
-    cats = load_categories("coco_panoptic")
-    return {
-        "thing_classes": [c["name"] for c in cats if c["isthing"] == 1],
-        "thing_colors": [list(c["color"]) for c in cats if c["isthing"] == 1],
-        "stuff_classes": [c["name"] for c in cats],
-        "stuff_colors": [list(c["color"]) for c in cats],
-        "thing_dataset_id_to_contiguous_id": {c["id"]: i for i, c in enumerate(cats) if c["isthing"]},
-        "stuff_dataset_id_to_contiguous_id": {c["id"]: i for i, c in enumerate(cats)},
-    }
+    return panoptic_metadata(load_categories("coco_panoptic"), thing_classes_are_things_only=True,
+                             stuff_ids_cover_things=True)
 
 
 def _convert_segment(segment: dict, meta: dict, json_file: str, file_name: str) -> dict:

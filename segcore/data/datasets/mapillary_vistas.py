@@ -23,7 +23,7 @@ import functools
 from typing import Dict, List, Optional
 
 from ..catalog import DatasetCatalog, MetadataCatalog
-from .categories import load_categories
+from .categories import load_categories, panoptic_metadata
 from .coco_panoptic import load_panoptic_json
 from .paths import join_root, register_root_relative_sem_seg
 
@@ -68,17 +68,8 @@ def get_mapillary_vistas_meta() -> dict:
 
 def get_mapillary_vistas_panoptic_meta() -> dict:
     """Mask2Former's Mapillary Vistas panoptic ``get_metadata()`` (see the module docstring)."""
-    cats = load_categories("mapillary_vistas_panoptic")
-    names = [c["name"] for c in cats]
-    colors = [list(c["color"]) for c in cats]
-    return {
-        "thing_classes": names,
-        "thing_colors": colors,
-        "stuff_classes": list(names),
-        "stuff_colors": [list(c) for c in colors],
-        "thing_dataset_id_to_contiguous_id": {c["id"]: i for i, c in enumerate(cats) if c["isthing"]},
-        "stuff_dataset_id_to_contiguous_id": {c["id"]: i for i, c in enumerate(cats)},
-    }
+    return panoptic_metadata(load_categories("mapillary_vistas_panoptic"), thing_classes_are_things_only=False,
+                             stuff_ids_cover_things=True)
 
 
 def register_all_mapillary_vistas(root: Optional[str] = None) -> None:
