@@ -6,6 +6,7 @@ Usage (as the original projects' train_net.py):
     python train_net.py --config-file configs/ade20k-150/maskformer_R50_bs16_160k.yaml --num-gpus 8
     python train_net.py --config-file CONFIG --eval-only MODEL.WEIGHTS /path/to/model_final.pth
     python train_net.py --config-file CONFIG --resume            # continue from OUTPUT_DIR/last_checkpoint
+    python train_net.py --config-file CONFIG --eval-only MODEL.WEIGHTS W TEST.AUG.ENABLED True  # + multi-scale/flip
 
 On a machine without CUDA, ``--num-gpus N`` starts N CPU processes (gloo backend).
 """
@@ -15,6 +16,8 @@ import sys
 
 from segcore.checkpoint import Checkpointer
 from segcore.engine import DefaultTrainer, default_argument_parser, default_setup, launch, setup_cfg
+from segcore.evaluation import verify_results
+from segcore.utils import comm
 
 
 def setup(args):
@@ -29,7 +32,12 @@ def main(args):
     if args.eval_only:
         model = DefaultTrainer.build_model(cfg)
         Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
-        return DefaultTrainer.test(cfg, model)
+        results = DefaultTrainer.test(cfg, model)
+        if cfg.TEST.AUG.ENABLED:  # test-time augmentation: results under "<task>_TTA" next to the plain ones
+            results.update(DefaultTrainer.test_with_TTA(cfg, model))
+        if comm.is_main_process():
+            verify_results(cfg, results)
+        return results
     trainer = DefaultTrainer(cfg)
     trainer.resume_or_load(resume=args.resume)
     return trainer.train()

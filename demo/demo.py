@@ -28,7 +28,6 @@ for _path in (os.path.dirname(_DEMO_DIR), _DEMO_DIR):  # the repository root, an
         sys.path.insert(0, _path)
 
 import cv2  # noqa: E402
-import torch  # noqa: E402
 import tqdm  # noqa: E402
 
 from predictor import VisualizationDemo  # noqa: E402

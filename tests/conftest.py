@@ -17,3 +17,14 @@ def mf_cfg():
     add_mask_former_config(cfg)
     cfg.MODEL.DEVICE = "cpu"
     return cfg
+
+
+@pytest.fixture(scope="session")
+def quickstart_root(tmp_path_factory):
+    """A small generated quickstart dataset (ADE20K, COCO panoptic and instance layouts): 6 training
+    and 3 validation images of 80 pixels, shared by the end-to-end tests (read-only)."""
+    from segcore.data.quickstart import generate_quickstart
+
+    root = tmp_path_factory.mktemp("quickstart_datasets")
+    generate_quickstart(str(root), num_train=6, num_val=3, size=80)
+    return root

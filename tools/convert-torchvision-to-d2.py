@@ -22,7 +22,6 @@ import pickle
 import re
 from typing import Mapping
 
-import numpy as np
 import torch
 
 logger = logging.getLogger("convert-torchvision-to-d2")

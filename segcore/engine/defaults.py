@@ -32,7 +32,7 @@ from segcore.evaluation import (
     print_csv_format,
     verify_results,
 )
-from segcore.modeling import build_model
+from segcore.modeling import SemanticSegmentorWithTTA, build_model, model_output_tasks
 from segcore.solver import build_lr_scheduler, build_optimizer
 from segcore.utils import comm
 from segcore.utils.collect_env import collect_env_info
@@ -327,8 +327,10 @@ class DefaultTrainer(TrainerBase):
     2. Uses :class:`SimpleTrainer` (or :class:`AMPTrainer` with ``SOLVER.AMP.ENABLED``).
     3. Hooks: iteration timer, lr scheduler, PreciseBN (``TEST.PRECISE_BN``), periodic
        checkpoints (``SOLVER.CHECKPOINT_PERIOD``, main process), evaluation
-       (``TEST.EVAL_PERIOD`` and at the end) and writers every :attr:`writer_period`
-       iterations: console (losses, lr, ETA), ``metrics.json`` and TensorBoard (main process).
+       (``TEST.EVAL_PERIOD`` and at the end), with ``TEST.AUG.ENABLED`` an evaluation with
+       test-time augmentation at the end (:meth:`test_with_TTA`), and writers every
+       :attr:`writer_period` iterations: console (losses, lr, ETA), ``metrics.json`` and
+       TensorBoard (main process).
     4. :meth:`resume_or_load` restores the model, optimizer, scheduler and iteration.
 
     Example::
@@ -415,6 +417,17 @@ class DefaultTrainer(TrainerBase):
             return self._last_eval_results
 
         ret.append(hooks.EvalHook(cfg.TEST.EVAL_PERIOD, test_and_save_results))
+        if cfg.TEST.AUG.ENABLED:
+            self.check_test_with_TTA(cfg)  # before training, not after days of it
+            # After training only (as the originals' EvalHook(0, test_with_TTA)); the results join
+            # those of the plain evaluation that ran just before, so train() returns both.
+            def test_with_TTA_and_save_results():
+                results_tta = self.test_with_TTA(self.cfg, self.model)
+                self._last_eval_results = OrderedDict(getattr(self, "_last_eval_results", None) or {})
+                self._last_eval_results.update(results_tta)
+                return results_tta
+
+            ret.append(hooks.EvalHook(0, test_with_TTA_and_save_results))
         if comm.is_main_process():
             # Last, so that the evaluation results of this iteration are written too.
             ret.append(hooks.PeriodicWriter(self.build_writers(), period=self.writer_period))
@@ -541,6 +554,54 @@ class DefaultTrainer(TrainerBase):
         if len(results) == 1:
             results = OrderedDict(list(results.values())[0])
         return results
+
+    @classmethod
+    def test_with_TTA(cls, cfg, model: nn.Module) -> OrderedDict:
+        """Evaluate ``model`` with test-time augmentation (``TEST.AUG``: multi-scale + flip) on every
+        dataset of ``cfg.DATASETS.TEST``, as the original MaskFormer / Mask2Former ``train_net.py``.
+
+        The model is wrapped in :class:`segcore.modeling.SemanticSegmentorWithTTA` (semantic
+        segmentation only) and evaluated by :meth:`test` with :meth:`build_evaluator` evaluators
+        writing to ``OUTPUT_DIR/inference_TTA``. Runs after training when ``TEST.AUG.ENABLED``
+        (see :meth:`build_hooks`) and in ``train_net.py --eval-only``.
+
+        Args:
+            cfg: the config.
+            model: the model (``DistributedDataParallel`` is unwrapped), holding the weights to evaluate.
+
+        Returns:
+            OrderedDict: :meth:`test`'s results with every top-level key suffixed ``_TTA``
+            (``{"sem_seg_TTA": {...}}`` with one test dataset, ``{"<dataset>_TTA": {...}}`` with several).
+
+        Raises:
+            ValueError: the model's outputs have no ``"sem_seg"``, or it declares other outputs
+                (see :meth:`check_test_with_TTA`).
+            NotImplementedError: a test dataset without an evaluator.
+        """
+        cls.check_test_with_TTA(cfg)
+        logging.getLogger(__name__).info("Running inference with test-time augmentation ...")
+        model = SemanticSegmentorWithTTA(cfg, model)
+        output_folder = os.path.join(cfg.OUTPUT_DIR, "inference_TTA")
+        evaluators = [cls.build_evaluator(cfg, name, output_folder=output_folder) for name in cfg.DATASETS.TEST]
+        results = cls.test(cfg, model, evaluators)
+        return OrderedDict((k + "_TTA", v) for k, v in results.items())
+
+    @classmethod
+    def check_test_with_TTA(cls, cfg) -> None:
+        """Refuse test-time augmentation for a model that returns more than semantic segmentation.
+
+        TTA averages ``sem_seg`` only (as the originals), so the evaluators of other outputs
+        would get nothing; the model's outputs are those its meta-architecture declares
+        (:func:`segcore.modeling.model_output_tasks`).
+
+        Raises:
+            ValueError: the configured model declares outputs other than ``"sem_seg"``.
+        """
+        tasks = model_output_tasks(cfg)
+        if tasks is not None and set(tasks) != {"sem_seg"}:
+            raise ValueError(f"Test-time augmentation (TEST.AUG.ENABLED) supports semantic segmentation only, but "
+                             f"this model returns {sorted(tasks)}: disable TEST.AUG, or turn the other outputs off "
+                             "(e.g. MODEL.MASK_FORMER.TEST.PANOPTIC_ON False)")
 
     @staticmethod
     def auto_scale_workers(cfg, num_workers: int):

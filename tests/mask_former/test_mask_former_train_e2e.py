@@ -1,8 +1,6 @@
 """End to end on generated data in the real ADE20K layout: train_net.py train -> checkpoint ->
 resume -> evaluate, then the demo with the trained weights, all with a tiny MaskFormer."""
 import glob
-import importlib.util
-import json
 import os
 
 import cv2
@@ -10,41 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from segcore.data.quickstart import generate_quickstart
+from tests.e2e_utils import MASKFORMER_QUICKSTART, TINY_MASKFORMER, load_script, read_metrics
 from tests.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
-CONFIG = os.path.join(ROOT, "configs", "quickstart", "maskformer_R18_quickstart.yaml")
-TINY = ["MODEL.SEM_SEG_HEAD.CONVS_DIM", "32", "MODEL.SEM_SEG_HEAD.MASK_DIM", "32",
-        "MODEL.MASK_FORMER.HIDDEN_DIM", "32", "MODEL.MASK_FORMER.NUM_OBJECT_QUERIES", "8",
-        "MODEL.MASK_FORMER.DIM_FEEDFORWARD", "64", "MODEL.MASK_FORMER.DEC_LAYERS", "2",
-        "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.CROP.SIZE", "(64, 64)", "INPUT.SIZE_DIVISIBILITY", "64",
-        "INPUT.MIN_SIZE_TEST", "64", "SOLVER.IMS_PER_BATCH", "2", "DATALOADER.NUM_WORKERS", "0",
-        "SOLVER.CHECKPOINT_PERIOD", "2", "TEST.EVAL_PERIOD", "0", "MODEL.DEVICE", "cpu"]
+CONFIG = MASKFORMER_QUICKSTART
+TINY = TINY_MASKFORMER
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def dataset_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("datasets")
-    generate_quickstart(str(root), num_train=6, num_val=3, size=80)
-    return root
-
-
-def _metrics(out_dir):
-    with open(os.path.join(out_dir, "metrics.json")) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def test_train_checkpoint_resume_evaluate_and_demo(dataset_root, tmp_path, monkeypatch):
-    monkeypatch.setenv("DETECTRON2_DATASETS", str(dataset_root))
-    train_net = _load("train_net", os.path.join(ROOT, "train_net.py"))
+def test_train_checkpoint_resume_evaluate_and_demo(quickstart_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(quickstart_root))
+    train_net = load_script("train_net", "train_net.py")
     out = str(tmp_path / "out")
     args = ["--config-file", CONFIG]
     opts = ["OUTPUT_DIR", out, *TINY]
@@ -61,7 +35,7 @@ def test_train_checkpoint_resume_evaluate_and_demo(dataset_root, tmp_path, monke
     with open(os.path.join(out, "log.txt")) as f:
         log = f.read()
     assert "Starting training from iteration 2" in log
-    assert [m["iteration"] for m in _metrics(out) if "total_loss" in m][-1] == 3
+    assert [m["iteration"] for m in read_metrics(out) if "total_loss" in m][-1] == 3
     final = torch.load(os.path.join(out, "model_final.pth"), weights_only=True)
     assert final["iteration"] == 3
     # Detectron2's layout: optimizer and LR-scheduler state inside the trainer's state
@@ -74,8 +48,8 @@ def test_train_checkpoint_resume_evaluate_and_demo(dataset_root, tmp_path, monke
     assert set(ev["sem_seg"]) >= {"mIoU", "fwIoU", "mACC", "pACC"}
 
     # 4) the demo with the trained weights, on an image and on a short generated video
-    demo = _load("demo_cli", os.path.join(ROOT, "demo", "demo.py"))
-    val_images = sorted(glob.glob(str(dataset_root / "quickstart_ade" / "images" / "validation" / "*.jpg")))
+    demo = load_script("demo_cli", "demo/demo.py")
+    val_images = sorted(glob.glob(str(quickstart_root / "quickstart_ade" / "images" / "validation" / "*.jpg")))
     vis_dir = tmp_path / "vis"
     demo.main(["--config-file", CONFIG, "--input", val_images[0], "--output", str(vis_dir),
                "--opts", "MODEL.WEIGHTS", os.path.join(out, "model_final.pth"), *TINY])
@@ -97,8 +71,8 @@ def test_train_checkpoint_resume_evaluate_and_demo(dataset_root, tmp_path, monke
 
 
 @pytest.fixture
-def panoptic_registered_at(dataset_root):
-    """Register the quickstart panoptic datasets with metadata paths under ``dataset_root`` (metadata
+def panoptic_registered_at(quickstart_root):
+    """Register the quickstart panoptic datasets with metadata paths under ``quickstart_root`` (metadata
     paths are bound at registration; the process registered them for ./datasets on import)."""
     from segcore.data import DatasetCatalog, MetadataCatalog
     from segcore.data.quickstart import register as qs
@@ -111,15 +85,15 @@ def panoptic_registered_at(dataset_root):
             MetadataCatalog.remove(name)
         qs.register_all_quickstart_panoptic(root)
 
-    reregister(str(dataset_root))
+    reregister(str(quickstart_root))
     yield
     reregister(None)
 
 
-def test_panoptic_train_and_evaluate(dataset_root, tmp_path, monkeypatch, panoptic_registered_at):
+def test_panoptic_train_and_evaluate(quickstart_root, tmp_path, monkeypatch, panoptic_registered_at):
     """MaskFormer panoptic on the quickstart's COCO-panoptic files: PQ, SQ, RQ and mIoU come back."""
-    monkeypatch.setenv("DETECTRON2_DATASETS", str(dataset_root))
-    train_net = _load("train_net", os.path.join(ROOT, "train_net.py"))
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(quickstart_root))
+    train_net = load_script("train_net", "train_net.py")
     config = os.path.join(ROOT, "configs", "quickstart", "maskformer_panoptic_R18_quickstart.yaml")
     results = train_net.cli(["--config-file", config, "OUTPUT_DIR", str(tmp_path / "pan"), *TINY,
                              "SOLVER.MAX_ITER", "2", "MODEL.MASK_FORMER.TEST.OBJECT_MASK_THRESHOLD", "0.0",

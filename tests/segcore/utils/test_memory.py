@@ -80,8 +80,14 @@ def test_two_ooms_retry_on_cpu_and_log_it(cuda_spy, caplog):
     func = _OomTimes(2)
     gpu_arg, gpu_kwarg, cpu_arg = _FakeCudaTensor(1.0), _FakeCudaTensor(2.0), torch.zeros(3)
     nested = [_FakeCudaTensor(3.0)]
-    with caplog.at_level(logging.INFO, logger="segcore.utils.memory"):
-        args, kwargs = retry_if_cuda_oom(func)(gpu_arg, cpu_arg, "text", nested, mask=gpu_kwarg, n=5)
+    # listen on the module's logger itself: an earlier setup_logger() may stop "segcore" propagating
+    logger = logging.getLogger("segcore.utils.memory")
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="segcore.utils.memory"):
+            args, kwargs = retry_if_cuda_oom(func)(gpu_arg, cpu_arg, "text", nested, mask=gpu_kwarg, n=5)
+    finally:
+        logger.removeHandler(caplog.handler)
     assert len(func.calls) == 3 and cuda_spy.empty_cache_calls == 1
     assert isinstance(args[0], torch.Tensor) and args[0].device.type == "cpu" and args[0].item() == 1.0
     assert args[1] is cpu_arg and args[2] == "text" and args[3] is nested  # only top-level CUDA tensors move
