@@ -2,9 +2,10 @@
 from .config import CfgNode, ConfigError, add_config_defaults, load_yaml_with_base
 from .configurable import configurable
 from .families import ModelFamily, add_model_family_configs
+from .unsupported import UNSUPPORTED_KEYS, check_unsupported_keys
 
-__all__ = ["CfgNode", "ConfigError", "ModelFamily", "add_config_defaults", "add_model_family_configs", "configurable",
-           "get_cfg", "load_yaml_with_base"]
+__all__ = ["CfgNode", "ConfigError", "ModelFamily", "UNSUPPORTED_KEYS", "add_config_defaults",
+           "add_model_family_configs", "check_unsupported_keys", "configurable", "get_cfg", "load_yaml_with_base"]
 
 
 def get_cfg() -> CfgNode:

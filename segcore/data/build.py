@@ -170,6 +170,19 @@ def _build_training_sampler(cfg, dataset) -> torchdata.Sampler:
 TRAIN_SAMPLERS = {"TrainingSampler": _build_training_sampler}
 
 
+def _mapped_dataset(dataset, mapper: Optional[Callable[[Any], Any]], loader: str):
+    """A list of dataset dicts as a map-style dataset, with ``mapper`` applied to each element.
+
+    Raises:
+        ValueError: an empty list (the message names ``loader``).
+    """
+    if isinstance(dataset, list):
+        if len(dataset) == 0:
+            raise ValueError(f"{loader}: the dataset is empty")
+        dataset = DatasetFromList(dataset, copy=False)
+    return MapDataset(dataset, mapper) if mapper is not None else dataset
+
+
 def _train_loader_from_config(cfg, mapper=None, *, dataset=None, sampler=None) -> dict:
     if dataset is None:
         dataset = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
@@ -226,12 +239,7 @@ def build_detection_train_loader(
     Raises:
         ValueError: an empty dataset, or a batch size not divisible by the world size.
     """
-    if isinstance(dataset, list):
-        if len(dataset) == 0:
-            raise ValueError("build_detection_train_loader: the dataset is empty")
-        dataset = DatasetFromList(dataset, copy=False)
-    if mapper is not None:
-        dataset = MapDataset(dataset, mapper)
+    dataset = _mapped_dataset(dataset, mapper, "build_detection_train_loader")
     if sampler is None:
         sampler = TrainingSampler(len(dataset))
     if not isinstance(sampler, torchdata.Sampler):
@@ -281,12 +289,7 @@ def build_detection_test_loader(
     Returns:
         A DataLoader yielding ``list[dict]`` of length ``batch_size`` (the last may be shorter).
     """
-    if isinstance(dataset, list):
-        if len(dataset) == 0:
-            raise ValueError("build_detection_test_loader: the dataset is empty")
-        dataset = DatasetFromList(dataset, copy=False)
-    if mapper is not None:
-        dataset = MapDataset(dataset, mapper)
+    dataset = _mapped_dataset(dataset, mapper, "build_detection_test_loader")
     if sampler is None:
         sampler = InferenceSampler(len(dataset))
     return torchdata.DataLoader(

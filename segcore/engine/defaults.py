@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from segcore.checkpoint import Checkpointer
-from segcore.config import add_model_family_configs, get_cfg
+from segcore.config import add_model_family_configs, check_unsupported_keys, get_cfg
 from segcore.evaluation import (
     DatasetEvaluator,
     build_evaluator,
@@ -173,13 +173,17 @@ def setup_cfg(config_file: str, opts: Sequence[str] = (), *, freeze: bool = True
         freeze: freeze the returned config.
 
     Raises:
-        segcore.config.ConfigError: missing / malformed file or unknown key (named in the message).
+        segcore.config.ConfigError: missing / malformed file, an unknown key, or a key that nothing
+            reads set to a non-default value (:func:`segcore.config.check_unsupported_keys`); the
+            message names the key.
         RuntimeError: no model family is installed.
     """
     cfg = get_cfg()
     add_model_family_configs(cfg)
+    defaults = cfg.clone()
     cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts))
+    check_unsupported_keys(cfg, defaults)
     _fall_back_to_cpu(cfg, logging.getLogger(__name__))
     if freeze:
         cfg.freeze()

@@ -132,6 +132,37 @@ class CityscapesEvaluator(DatasetEvaluator):
         _patch_numpy_in1d(module)
         module.writeDict2JSON = _json_writer(self._temp_dir)
 
+    def _run_official_evaluation(self, module, gt_pattern: str, get_prediction: Callable[[str], str],
+                                 **args) -> Optional[dict]:
+        """Evaluate the written predictions with a cityscapesscripts evaluation ``module`` (main
+        process only; the others return None after the barrier), then remove the temporary folder.
+
+        Args:
+            module: ``evalPixelLevelSemanticLabeling`` or ``evalInstanceLevelSemanticLabeling``.
+            gt_pattern: the ground-truth files (``gt_dir/<city>/<pattern>``).
+            get_prediction: ground-truth file -> its prediction file (the module's ``getPrediction``).
+            args: extra settings of ``module.args``.
+
+        Returns:
+            the module's ``evaluateImgLists`` result.
+
+        Raises:
+            FileNotFoundError: no ground truth; RuntimeError: cityscapesscripts stopped.
+        """
+        comm.synchronize()
+        if comm.get_rank() > 0:
+            return None
+        self._logger.info("Evaluating results under %s ...", self._temp_dir)
+        self._configure(module)
+        for key, value in args.items():
+            setattr(module.args, key, value)
+        gt_files = self._gt_files(gt_pattern)
+        predictions = [_run_quietly(get_prediction, gt) for gt in gt_files]
+        results = _run_quietly(module.evaluateImgLists, predictions, gt_files, module.args)
+        self._working_dir.cleanup()
+        self._working_dir = None
+        return results
+
 
 class CityscapesInstanceEvaluator(CityscapesEvaluator):
     """Cityscapes instance AP with ``cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling``.
@@ -166,20 +197,14 @@ class CityscapesInstanceEvaluator(CityscapesEvaluator):
                 f.writelines(lines)
 
     def evaluate(self) -> Optional[OrderedDict]:
-        comm.synchronize()
-        if comm.get_rank() > 0:
-            return None
         import cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling as cityscapes_eval
 
-        self._logger.info("Evaluating results under %s ...", self._temp_dir)
-        self._configure(cityscapes_eval)
-        cityscapes_eval.args.gtInstancesFile = os.path.join(self._temp_dir, "gtInstances.json")
-        gt_files = self._gt_files("*_gtFine_instanceIds.png")
-        predictions = [_run_quietly(cityscapes_eval.getPrediction, gt, cityscapes_eval.args) for gt in gt_files]
-        results = _run_quietly(cityscapes_eval.evaluateImgLists, predictions, gt_files, cityscapes_eval.args)
+        results = self._run_official_evaluation(
+            cityscapes_eval, "*_gtFine_instanceIds.png", lambda gt: cityscapes_eval.getPrediction(gt, cityscapes_eval.args),
+            gtInstancesFile=os.path.join(self._temp_dir, "gtInstances.json"))
+        if results is None:
+            return None
         averages = results["averages"]
-        self._working_dir.cleanup()
-        self._working_dir = None
         return OrderedDict({"segm": {"AP": averages["allAp"] * 100, "AP50": averages["allAp50%"] * 100}})
 
 
@@ -208,18 +233,12 @@ class CityscapesSemSegEvaluator(CityscapesEvaluator):
             Image.fromarray(pred).save(os.path.join(self._temp_dir, basename + "_pred.png"))
 
     def evaluate(self) -> Optional[OrderedDict]:
-        comm.synchronize()
-        if comm.get_rank() > 0:
-            return None
         import cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as cityscapes_eval
 
-        self._logger.info("Evaluating results under %s ...", self._temp_dir)
-        self._configure(cityscapes_eval)
-        gt_files = self._gt_files("*_gtFine_labelIds.png")
-        predictions = [_run_quietly(cityscapes_eval.getPrediction, cityscapes_eval.args, gt) for gt in gt_files]
-        results = _run_quietly(cityscapes_eval.evaluateImgLists, predictions, gt_files, cityscapes_eval.args)
-        self._working_dir.cleanup()
-        self._working_dir = None
+        results = self._run_official_evaluation(
+            cityscapes_eval, "*_gtFine_labelIds.png", lambda gt: cityscapes_eval.getPrediction(cityscapes_eval.args, gt))
+        if results is None:
+            return None
         return OrderedDict(
             {
                 "sem_seg": {

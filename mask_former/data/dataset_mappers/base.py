@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from segcore.config import configurable
 from segcore.data import detection_utils as utils
 from segcore.data import transforms as T
 
@@ -52,8 +53,11 @@ class MaskFormerMapperBase:
         image_format: "RGB" or "BGR" (``INPUT.FORMAT``), see :func:`segcore.data.detection_utils.read_image`.
         size_divisibility: pad images and targets to exactly this height and width in pixels
             (``INPUT.SIZE_DIVISIBILITY``); <= 0 disables padding.
+
+    Subclasses provide ``from_config(cls, cfg, is_train)`` (the constructor is ``@configurable``).
     """
 
+    @configurable
     def __init__(self, is_train: bool = True, *, augmentations: Sequence[Union[T.Augmentation, T.Transform]],
                  image_format: str, size_divisibility: int):
         self.is_train = is_train

@@ -12,7 +12,6 @@ from typing import List, Union
 import numpy as np
 import torch
 
-from segcore.config import configurable
 from segcore.data import DATASET_MAPPER_REGISTRY
 from segcore.data import detection_utils as utils
 from segcore.data import transforms as T
@@ -40,26 +39,9 @@ class MaskFormerInstanceDatasetMapper(MaskFormerMapperBase):
 
     Padding: as in the original, to exactly ``size_divisibility`` x ``size_divisibility`` pixels
     (bottom and right) when ``size_divisibility > 0``.
-    """
 
-    @configurable
-    def __init__(
-        self,
-        is_train: bool = True,
-        *,
-        augmentations: List[Union[T.Augmentation, T.Transform]],
-        image_format: str,
-        size_divisibility: int,
-    ):
-        """
-        Args:
-            is_train: must be True when called (the original mapper is for training only).
-            augmentations: augmentations or fixed transforms, applied in order.
-            image_format: "RGB" or "BGR" (``INPUT.FORMAT``), see :func:`read_image`.
-            size_divisibility: pad to exactly this height and width in pixels; <= 0 disables.
-        """
-        super().__init__(is_train, augmentations=augmentations, image_format=image_format,
-                         size_divisibility=size_divisibility)
+    Constructor arguments: those of :class:`MaskFormerMapperBase`.
+    """
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True) -> dict:

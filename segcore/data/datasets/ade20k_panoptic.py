@@ -29,7 +29,7 @@ from typing import Dict, List, Optional
 from ..catalog import DatasetCatalog, MetadataCatalog
 from .categories import load_categories, panoptic_metadata
 from .coco import load_coco_json
-from .coco_panoptic import load_panoptic_json
+from .coco_panoptic import load_panoptic_split, panoptic_dataset_metadata
 from .paths import join_root
 
 __all__ = [
@@ -84,18 +84,6 @@ def get_ade20k_instances_meta() -> dict:
     }
 
 
-def _load_panoptic(rels: tuple, meta: dict, root: Optional[str]) -> List[dict]:
-    image_rel, pan_rel, json_rel, sem_rel, _ = rels
-    return load_panoptic_json(
-        join_root(root, json_rel),
-        join_root(root, image_rel),
-        join_root(root, pan_rel),
-        meta,
-        sem_seg_dir=join_root(root, sem_rel),
-        int_image_id=False,
-    )
-
-
 def _load_instances(name: str, image_rel: str, json_rel: str, root: Optional[str]) -> List[dict]:
     return load_coco_json(join_root(root, json_rel), join_root(root, image_rel), name)
 
@@ -104,18 +92,9 @@ def register_all_ade20k_panoptic(root: Optional[str] = None) -> None:
     """Register ``ade20k_panoptic_{train,val}`` (``root=None``: ``$DETECTRON2_DATASETS`` read at load time)."""
     meta = get_ade20k_panoptic_meta()
     for name, rels in ADE20K_PANOPTIC_SPLITS.items():
-        image_rel, pan_rel, json_rel, sem_rel, ins_rel = rels
-        DatasetCatalog.register(name, functools.partial(_load_panoptic, rels, meta, root))
-        MetadataCatalog.get(name).set(
-            panoptic_root=join_root(root, pan_rel),
-            image_root=join_root(root, image_rel),
-            panoptic_json=join_root(root, json_rel),
-            json_file=join_root(root, ins_rel),
-            evaluator_type="ade20k_panoptic_seg",
-            ignore_label=255,
-            label_divisor=1000,
-            **meta,
-        )
+        DatasetCatalog.register(name, functools.partial(load_panoptic_split, rels, meta, root, with_sem_seg=True,
+                                                        int_image_id=False))
+        MetadataCatalog.get(name).set(**panoptic_dataset_metadata(root, rels, "ade20k_panoptic_seg"), **meta)
 
 
 def register_all_ade20k_instance(root: Optional[str] = None) -> None:

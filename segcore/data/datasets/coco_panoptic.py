@@ -44,6 +44,8 @@ __all__ = [
     "get_coco_panoptic_with_sem_seg_meta",
     "load_coco_panoptic_json",
     "load_panoptic_json",
+    "load_panoptic_split",
+    "panoptic_dataset_metadata",
     "register_coco_panoptic",
     "register_all_coco_panoptic",
 ]
@@ -212,15 +214,38 @@ def register_coco_panoptic(
     )
 
 
-def _load_builtin(rels: tuple, meta: dict, with_sem_seg: bool, root: Optional[str]) -> List[dict]:
+def load_panoptic_split(rels: tuple, meta: dict, root: Optional[str], *, with_sem_seg: bool,
+                        int_image_id: bool = True) -> List[dict]:
+    """:func:`load_panoptic_json` of a builtin split given by its paths relative to the root.
+
+    Args:
+        rels: (image folder, panoptic PNG folder, panoptic json, semantic PNG folder, instances json).
+        meta: the dataset's metadata (id mappings). root: datasets root (None: ``$DETECTRON2_DATASETS``).
+        with_sem_seg: also name each image's semantic PNG. int_image_id: parse image ids as ints.
+    """
     image_rel, pan_rel, json_rel, sem_rel, _ = rels
-    return load_panoptic_json(
-        join_root(root, json_rel),
-        join_root(root, image_rel),
-        join_root(root, pan_rel),
-        meta,
-        sem_seg_dir=join_root(root, sem_rel) if with_sem_seg else None,
-    )
+    return load_panoptic_json(join_root(root, json_rel), join_root(root, image_rel), join_root(root, pan_rel), meta,
+                              sem_seg_dir=join_root(root, sem_rel) if with_sem_seg else None,
+                              int_image_id=int_image_id)
+
+
+def panoptic_dataset_metadata(root: Optional[str], rels: tuple, evaluator_type: str) -> dict:
+    """The file metadata of a COCO-format panoptic split (Detectron2's and Mask2Former's keys).
+
+    Args:
+        root: datasets root (None: ``$DETECTRON2_DATASETS`` read when the paths are used).
+        rels: (image folder, panoptic PNG folder, panoptic json, semantic PNG folder, instances
+            json), relative to the root.
+        evaluator_type: the dataset's evaluator type.
+
+    Returns:
+        ``panoptic_root``, ``image_root``, ``panoptic_json``, ``json_file`` (instances),
+        ``evaluator_type``, ``ignore_label`` (255) and ``label_divisor`` (1000).
+    """
+    image_rel, pan_rel, json_rel, _sem_rel, ins_rel = rels
+    return dict(panoptic_root=join_root(root, pan_rel), image_root=join_root(root, image_rel),
+                panoptic_json=join_root(root, json_rel), json_file=join_root(root, ins_rel),
+                evaluator_type=evaluator_type, ignore_label=255, label_divisor=1000)
 
 
 def register_all_coco_panoptic(root: Optional[str] = None) -> None:
@@ -230,20 +255,12 @@ def register_all_coco_panoptic(root: Optional[str] = None) -> None:
         root: datasets root; None resolves ``$DETECTRON2_DATASETS`` each time a dataset loads.
     """
     for name, rels in COCO_PANOPTIC_SPLITS.items():
-        image_rel, pan_rel, json_rel, sem_rel, ins_rel = rels
-        paths = dict(
-            panoptic_root=join_root(root, pan_rel),
-            image_root=join_root(root, image_rel),
-            panoptic_json=join_root(root, json_rel),
-            json_file=join_root(root, ins_rel),
-            evaluator_type="coco_panoptic_seg",
-            ignore_label=255,
-            label_divisor=1000,
-        )
+        paths = panoptic_dataset_metadata(root, rels, "coco_panoptic_seg")
         for dataset_name, meta, with_sem_seg in (
             (name, get_coco_panoptic_standard_meta(), False),
             (name + "_with_sem_seg", get_coco_panoptic_with_sem_seg_meta(), True),
         ):
-            DatasetCatalog.register(dataset_name, functools.partial(_load_builtin, rels, meta, with_sem_seg, root))
-            extra = {"sem_seg_root": join_root(root, sem_rel)} if with_sem_seg else {}
+            DatasetCatalog.register(dataset_name, functools.partial(load_panoptic_split, rels, meta, root,
+                                                                    with_sem_seg=with_sem_seg))
+            extra = {"sem_seg_root": join_root(root, rels[3])} if with_sem_seg else {}
             MetadataCatalog.get(dataset_name).set(**paths, **extra, **meta)
