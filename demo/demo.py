@@ -30,7 +30,7 @@ for _path in (os.path.dirname(_DEMO_DIR), _DEMO_DIR):  # the repository root, an
 import cv2  # noqa: E402
 import tqdm  # noqa: E402
 
-from predictor import VisualizationDemo  # noqa: E402
+from predictor import DRAWABLE_OUTPUTS, VisualizationDemo  # noqa: E402
 from segcore.engine import setup_cfg as setup_cfg_from_file  # noqa: E402
 from segcore.data.detection_utils import read_image  # noqa: E402
 from segcore.utils.logger import setup_logger  # noqa: E402
@@ -79,6 +79,12 @@ def get_parser() -> argparse.ArgumentParser:
         "--confidence-threshold", type=float, default=0.5,
         help="minimum score to draw: instances and panoptic segments with a lower score are not "
         "drawn; for semantic output, pixels whose top-class probability is lower are left undrawn",
+    )
+    parser.add_argument(
+        "--draw", default="auto", choices=["auto", *DRAWABLE_OUTPUTS, "all"],
+        help="which output to draw: 'auto' (panoptic, else instances, else semantic, as Mask2Former's "
+        "demo), one of them, or 'all' (images only: one drawing per output, saved as "
+        "<name>_<output><ext>; a Mask2Former model with its three test switches on returns all three)",
     )
     parser.add_argument(
         "--opts", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE",
@@ -156,19 +162,30 @@ def video_output_path(video_input: str, output: str) -> str:
 
 def _describe(predictions: dict, demo: VisualizationDemo) -> str:
     thr = demo.confidence_threshold
+    parts = []
     if "panoptic_seg" in predictions:
-        return f"{len(predictions['panoptic_seg'][1])} panoptic segments"
+        parts.append(f"{len(predictions['panoptic_seg'][1])} panoptic segments")
     if "instances" in predictions:
         inst = predictions["instances"]
         shown = int((inst.scores >= thr).sum()) if inst.has("scores") else len(inst)
-        return f"detected {len(inst)} instances ({shown} with score >= {thr})"
+        parts.append(f"detected {len(inst)} instances ({shown} with score >= {thr})")
     if "sem_seg" in predictions:
-        return f"semantic map with {predictions['sem_seg'].shape[0]} classes"
-    return "finished"
+        parts.append(f"semantic map with {predictions['sem_seg'].shape[0]} classes")
+    return "; ".join(parts) or "finished"
 
 
-def run_on_images(demo: VisualizationDemo, inputs: List[str], output: Optional[str]) -> List[str]:
+def _with_output_suffix(path: str, kind: str) -> str:
+    """``photo.jpg`` -> ``photo_<kind>.jpg``."""
+    stem, ext = os.path.splitext(path)
+    return f"{stem}_{kind}{ext}"
+
+
+def run_on_images(demo: VisualizationDemo, inputs: List[str], output: Optional[str],
+                  draw_all: bool = False) -> List[str]:
     """Draw every image; save to ``output`` (see :func:`image_output_paths`) or show in a window.
+
+    Args:
+        draw_all: save one drawing per output present, as ``<name>_<output><ext>`` (needs ``output``).
 
     Returns:
         The files written.
@@ -178,6 +195,13 @@ def run_on_images(demo: VisualizationDemo, inputs: List[str], output: Optional[s
     for path, out_path in zip(tqdm.tqdm(inputs, desc="images", unit="image"), out_paths):
         img = read_image(path, format="BGR")
         start = time.perf_counter()
+        if draw_all:
+            predictions = demo.predictor(img)
+            for kind, vis in demo.visualize_all(img, predictions).items():
+                vis.save(_with_output_suffix(out_path, kind))
+                written.append(_with_output_suffix(out_path, kind))
+            logger.info(f"{path}: {_describe(predictions, demo)} in {time.perf_counter() - start:.2f}s")
+            continue
         predictions, vis = demo.run_on_image(img)
         logger.info(f"{path}: {_describe(predictions, demo)} in {time.perf_counter() - start:.2f}s")
         if out_path:
@@ -262,6 +286,8 @@ def main(argv: Optional[List[str]] = None):
             parser.error(str(e))
         if args.output and not _is_folder_path(args.output) and len(inputs) > 1:
             parser.error(f"--output '{args.output}' is a file name, but {len(inputs)} images matched: pass a folder")
+    if args.draw == "all" and not (inputs and args.output):
+        parser.error("--draw all writes one picture per output: it needs --input images and --output")
     if args.video_input and not os.path.isfile(args.video_input):
         parser.error(f"--video-input file '{args.video_input}' does not exist")
     if (args.video_input or args.webcam) and args.output and not _is_folder_path(args.output):
@@ -273,10 +299,11 @@ def main(argv: Optional[List[str]] = None):
     setup_logger(name="segcore")
     logger.info("Arguments: " + str(args))
     cfg = setup_cfg(args)
-    demo = VisualizationDemo(cfg, confidence_threshold=args.confidence_threshold)
+    demo = VisualizationDemo(cfg, confidence_threshold=args.confidence_threshold,
+                             draw="auto" if args.draw == "all" else args.draw)
 
     if inputs:
-        return run_on_images(demo, inputs, args.output)
+        return run_on_images(demo, inputs, args.output, draw_all=args.draw == "all")
     if args.video_input:
         out = video_output_path(args.video_input, args.output) if args.output else None
         path = run_on_stream(demo, args.video_input, out, os.path.basename(args.video_input))

@@ -9,7 +9,7 @@ import atexit
 import bisect
 import multiprocessing as mp
 from collections import deque
-from typing import Callable, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -19,10 +19,15 @@ from segcore.utils.video import iter_frames
 from segcore.utils.video_visualizer import VideoVisualizer
 from segcore.utils.visualizer import ColorMode, VisImage, Visualizer
 
-__all__ = ["AsyncPredictor", "VisualizationDemo", "filter_instances", "filter_segments", "sem_seg_to_labels"]
+__all__ = ["AsyncPredictor", "DRAWABLE_OUTPUTS", "VisualizationDemo", "filter_instances", "filter_segments",
+           "sem_seg_to_labels"]
 
 #: Value of pixels left undrawn in the class map made by :func:`sem_seg_to_labels`.
 UNDRAWN_LABEL = -1
+
+#: The model outputs the demo draws, in the order ``draw="auto"`` picks the first present
+#: (Mask2Former's demo order: panoptic, then instances, then semantic).
+DRAWABLE_OUTPUTS = ("panoptic_seg", "instances", "sem_seg")
 
 
 def filter_instances(instances, threshold: float):
@@ -78,8 +83,10 @@ def sem_seg_to_labels(sem_seg: torch.Tensor, threshold: float) -> torch.Tensor:
 class VisualizationDemo:
     """Predict with a model and visualize the result (Detectron2's ``VisualizationDemo``).
 
-    What is drawn depends on the outputs present: ``panoptic_seg`` if there, else
-    ``instances``, else ``sem_seg`` (as Mask2Former's demo). ``confidence_threshold`` applies to
+    What is drawn: with ``draw="auto"`` the first output present of ``panoptic_seg``,
+    ``instances``, ``sem_seg`` (as Mask2Former's demo); otherwise the output ``draw`` names.
+    :meth:`visualize_all` draws every output present (a Mask2Former model returns all three when
+    its semantic, panoptic and instance switches are on). ``confidence_threshold`` applies to
     all three: instances with a lower score and panoptic segments with a lower ``score`` are not
     drawn; for ``sem_seg``, pixels whose top-class probability is lower are left undrawn (see
     :func:`sem_seg_to_labels`).
@@ -94,16 +101,21 @@ class VisualizationDemo:
             ``MetadataCatalog.get(cfg.DATASETS.TEST[0])`` (or an empty one when there is none).
         predictor: a callable mapping an (H, W, 3) uint8 BGR image to the model's output dict;
             default ``segcore.engine.DefaultPredictor(cfg)`` (or :class:`AsyncPredictor`).
+        draw: "auto" or one of :data:`DRAWABLE_OUTPUTS`: the output :meth:`visualize` and the
+            video methods draw.
 
     Raises:
-        ValueError: ``confidence_threshold`` outside [0, 1].
+        ValueError: ``confidence_threshold`` outside [0, 1], or an unknown ``draw``.
     """
 
     def __init__(self, cfg, instance_mode: ColorMode = ColorMode.IMAGE, parallel: bool = False, *,
                  confidence_threshold: float = 0.5, metadata=None,
-                 predictor: Optional[Callable[[np.ndarray], dict]] = None):
+                 predictor: Optional[Callable[[np.ndarray], dict]] = None, draw: str = "auto"):
         if not 0.0 <= confidence_threshold <= 1.0:
             raise ValueError(f"confidence_threshold must be in [0, 1], got {confidence_threshold}")
+        if draw != "auto" and draw not in DRAWABLE_OUTPUTS:
+            raise ValueError(f"draw must be 'auto' or one of {list(DRAWABLE_OUTPUTS)}, got '{draw}'")
+        self.draw = draw
         if metadata is None:
             from segcore.data import MetadataCatalog
 
@@ -122,32 +134,61 @@ class VisualizationDemo:
 
             self.predictor = DefaultPredictor(cfg)
 
+    def output_to_draw(self, predictions: dict) -> str:
+        """The key of ``predictions`` that :meth:`visualize` draws (see ``draw``).
+
+        Raises:
+            KeyError: the output asked for (or, with "auto", any drawable output) is missing.
+        """
+        if self.draw != "auto":
+            if self.draw not in predictions:
+                raise KeyError(f"The model output has no '{self.draw}' to draw (its keys are {sorted(predictions)}); "
+                               "turn that output on in the config or draw another one")
+            return self.draw
+        for kind in DRAWABLE_OUTPUTS:
+            if kind in predictions:
+                return kind
+        raise KeyError(f"The model output has none of {list(DRAWABLE_OUTPUTS)} to draw; its keys are {sorted(predictions)}")
+
     def _draw(self, drawer: Union[Visualizer, VideoVisualizer], frame_rgb: Optional[np.ndarray],
-              predictions: dict) -> VisImage:
-        """Draw one output dict, with ``frame_rgb`` passed first for a VideoVisualizer."""
+              predictions: dict, kind: str) -> VisImage:
+        """Draw the output ``kind`` of one output dict, with ``frame_rgb`` passed first for a VideoVisualizer."""
         args = () if frame_rgb is None else (frame_rgb,)
         thr = self.confidence_threshold
-        if "panoptic_seg" in predictions:
+        if kind == "panoptic_seg":
             panoptic_seg, segments_info = predictions["panoptic_seg"]
             return drawer.draw_panoptic_seg(*args, panoptic_seg.to(self.cpu_device), filter_segments(segments_info, thr))
-        if "instances" in predictions:
+        if kind == "instances":
             instances = filter_instances(predictions["instances"].to(self.cpu_device), thr)
             return drawer.draw_instance_predictions(*args, instances)
-        if "sem_seg" in predictions:
-            return drawer.draw_sem_seg(*args, sem_seg_to_labels(predictions["sem_seg"], thr))
-        raise KeyError(
-            f"The model output has none of 'panoptic_seg', 'instances', 'sem_seg' to draw; its keys are {sorted(predictions)}"
-        )
+        return drawer.draw_sem_seg(*args, sem_seg_to_labels(predictions["sem_seg"], thr))
 
-    def visualize(self, image_bgr: np.ndarray, predictions: dict) -> VisImage:
-        """Draw ``predictions`` (a model output dict) on ``image_bgr`` ((H, W, 3) uint8 BGR).
+    def visualize(self, image_bgr: np.ndarray, predictions: dict, kind: Optional[str] = None) -> VisImage:
+        """Draw one output of ``predictions`` (a model output dict) on ``image_bgr`` ((H, W, 3) uint8 BGR).
+
+        Args:
+            kind: the output to draw; None for :meth:`output_to_draw`'s choice.
+
+        Raises:
+            KeyError: the dict has no such output (or none this demo can draw).
+        """
+        kind = kind or self.output_to_draw(predictions)
+        if kind not in predictions:
+            raise KeyError(f"The model output has no '{kind}' to draw; its keys are {sorted(predictions)}")
+        visualizer = Visualizer(image_bgr[:, :, ::-1], self.metadata, instance_mode=self.instance_mode)
+        return self._draw(visualizer, None, predictions, kind)
+
+    def visualize_all(self, image_bgr: np.ndarray, predictions: dict) -> Dict[str, VisImage]:
+        """One drawing per drawable output present, keyed by the output's name (in :data:`DRAWABLE_OUTPUTS` order).
 
         Raises:
             KeyError: the dict has no output this demo can draw.
         """
-        image_rgb = image_bgr[:, :, ::-1]
-        visualizer = Visualizer(image_rgb, self.metadata, instance_mode=self.instance_mode)
-        return self._draw(visualizer, None, predictions)
+        kinds = [k for k in DRAWABLE_OUTPUTS if k in predictions]
+        if not kinds:
+            raise KeyError(f"The model output has none of {list(DRAWABLE_OUTPUTS)} to draw; "
+                           f"its keys are {sorted(predictions)}")
+        return {kind: self.visualize(image_bgr, predictions, kind) for kind in kinds}
 
     def run_on_image(self, image: np.ndarray) -> Tuple[dict, VisImage]:
         """Predict on one image and draw the result.
@@ -173,7 +214,8 @@ class VisualizationDemo:
         video_visualizer = VideoVisualizer(self.metadata, self.instance_mode)
 
         def process(frame: np.ndarray, predictions: dict) -> np.ndarray:
-            vis = self._draw(video_visualizer, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), predictions)
+            vis = self._draw(video_visualizer, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), predictions,
+                             self.output_to_draw(predictions))
             return cv2.cvtColor(vis.get_image(), cv2.COLOR_RGB2BGR)
 
         frames = iter_frames(video)

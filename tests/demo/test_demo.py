@@ -259,3 +259,51 @@ def test_video_output_extension_checked_before_running(demo_cli, tmp_path, capsy
     with pytest.raises(SystemExit):
         demo_cli.main(["--config-file", "x.yaml", "--video-input", str(video), "--output", str(tmp_path / "o.webm")])
     assert "a video must end in one of" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ several outputs (Mask2Former)
+def _three_outputs():
+    from segcore.structures import Boxes, Instances
+
+    pan = torch.zeros(H, W, dtype=torch.int32)
+    pan[10:40, 10:60] = 1
+    inst = Instances((H, W))
+    inst.pred_masks = torch.zeros(1, H, W, dtype=torch.bool)
+    inst.pred_masks[0, 50:80, 70:110] = True
+    inst.pred_boxes = Boxes(torch.tensor([[70.0, 50.0, 110.0, 80.0]]))
+    inst.scores, inst.pred_classes = torch.tensor([0.9]), torch.tensor([1])
+    sem = torch.zeros(3, H, W)
+    sem[2] = 1.0
+    return {"panoptic_seg": (pan, [{"id": 1, "category_id": 0, "isthing": True}]), "instances": inst, "sem_seg": sem}
+
+
+def test_draw_chooses_the_output_and_visualize_all_draws_each():
+    preds = _three_outputs()
+    auto = VisualizationDemo(None, metadata=_metadata(), predictor=lambda i: preds)
+    assert auto.output_to_draw(preds) == "panoptic_seg"
+    drawings = auto.visualize_all(_bgr(), preds)
+    assert list(drawings) == ["panoptic_seg", "instances", "sem_seg"]
+    pan_img, inst_img, sem_img = (drawings[k].get_image() for k in drawings)
+    assert (pan_img[20, 20] != GREY).any() and (pan_img[60, 90] == GREY).all()  # only the panoptic segment
+    assert (inst_img[60, 90] != GREY).any() and (inst_img[20, 20] == GREY).all()  # only the instance
+    assert (sem_img[90, 5] != GREY).any()  # sky everywhere
+    only_inst = VisualizationDemo(None, metadata=_metadata(), predictor=lambda i: preds, draw="instances")
+    np.testing.assert_array_equal(only_inst.run_on_image(_bgr())[1].get_image(), inst_img)
+    with pytest.raises(KeyError, match="instances"):
+        only_inst.visualize(_bgr(), {"sem_seg": preds["sem_seg"]})
+    with pytest.raises(ValueError, match="draw"):
+        VisualizationDemo(None, metadata=_metadata(), predictor=lambda i: preds, draw="boxes")
+
+
+def test_demo_draw_all_writes_one_picture_per_output(demo_cli, tmp_path, monkeypatch):
+    preds = _three_outputs()
+    image = tmp_path / "photo.png"
+    cv2.imwrite(str(image), _bgr())
+    demo = VisualizationDemo(None, metadata=_metadata(), predictor=lambda i: preds)
+    written = demo_cli.run_on_images(demo, [str(image)], str(tmp_path / "out"), draw_all=True)
+    names = sorted(os.path.basename(p) for p in written)
+    assert names == ["photo_instances.png", "photo_panoptic_seg.png", "photo_sem_seg.png"]
+    assert all(cv2.imread(p).shape[:2] == (H, W) for p in written)
+    with pytest.raises(SystemExit):
+        demo_cli.main(["--config-file", "x.yaml", "--video-input", str(image), "--draw", "all",
+                       "--output", str(tmp_path / "v.mp4")])
