@@ -40,6 +40,9 @@ setup(
         "test": ["pytest>=7", "transformers>=4.40", "cityscapesScripts>=2.2", "pyquaternion", "faster-coco-eval>=1.6"],
     },
     entry_points={
-        "segcore.model_families": ["mask_former = mask_former.config:FAMILY"],
+        "segcore.model_families": [
+            "mask_former = mask_former.config:FAMILY",
+            "mask2former = mask2former.config:FAMILY",
+        ],
     },
 )

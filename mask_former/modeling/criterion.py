@@ -7,7 +7,7 @@ every decoder layer's prediction (Sec. 3.3, A.1).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -144,15 +144,35 @@ class SetCriterion(nn.Module):
         return {"loss_ce": loss_ce}
 
     def loss_masks(self, outputs: dict, targets: List[dict], indices, num_masks: float) -> Dict[str, torch.Tensor]:
-        """Focal and dice losses of matched masks, predictions upsampled to the target size."""
+        """``loss_mask`` and ``loss_dice`` of the matched masks (:meth:`mask_losses`); zeros that keep
+        the graph when nothing is matched."""
+        matched = self.matched_masks(outputs, targets, indices)
+        if matched is None:  # no target in the batch: nothing to supervise, keep the graph
+            zero = outputs["pred_masks"].sum() * 0.0
+            return {"loss_mask": zero, "loss_dice": zero.clone()}
+        return self.mask_losses(*matched, num_masks)
+
+    def matched_masks(self, outputs: dict, targets: List[dict],
+                      indices) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+        """The predicted masks of the matched queries and their targets, in matching order.
+
+        Returns:
+            ``(src_masks, target_masks)``: (M, h, w) mask logits (the prediction's dtype) and (M, H, W)
+            target masks in the same dtype, zero-padded to the batch's largest target; None when
+            no pair is matched (M = 0).
+        """
         src_idx = self._get_src_permutation_idx(indices)
         tgt_idx = self._get_tgt_permutation_idx(indices)
         src_masks = outputs["pred_masks"][src_idx]
-        if src_masks.shape[0] == 0:  # no target in the batch: nothing to supervise, keep the graph
-            zero = outputs["pred_masks"].sum() * 0.0
-            return {"loss_mask": zero, "loss_dice": zero.clone()}
+        if src_masks.shape[0] == 0:
+            return None
         target_masks = pad_target_masks([t["masks"] for t in targets]).to(src_masks)
-        target_masks = target_masks[self._flat_target_index(targets, tgt_idx)]
+        return src_masks, target_masks[self._flat_target_index(targets, tgt_idx)]
+
+    def mask_losses(self, src_masks: torch.Tensor, target_masks: torch.Tensor,
+                    num_masks: float) -> Dict[str, torch.Tensor]:
+        """MaskFormer's mask losses: focal and dice of the (M, h, w) predictions upsampled (bilinear)
+        to the (M, H, W) targets' size (Sec. 3.2)."""
         src_masks = F.interpolate(src_masks[:, None], size=target_masks.shape[-2:], mode="bilinear",
                                   align_corners=False)[:, 0].flatten(1)
         target_masks = target_masks.flatten(1).view(src_masks.shape)

@@ -34,14 +34,15 @@ def point_sample(input: torch.Tensor, point_coords: torch.Tensor, **kwargs) -> t
     Args:
         input: (N, C, H, W) floating-point feature map on an H x W pixel grid.
         point_coords: (N, P, 2) or (N, Hgrid, Wgrid, 2) point coordinates, (x, y) order, in
-            [0, 1] x [0, 1] normalized coordinates. Cast to ``input``'s dtype if it differs.
+            [0, 1] x [0, 1] normalized coordinates. When its dtype differs from ``input``'s, both
+            are promoted to the wider one (float32 points keep their precision on a bfloat16 map).
         **kwargs: passed to ``grid_sample`` (``mode``, ``padding_mode``, ``align_corners``);
             ``align_corners`` defaults to False, the convention the coordinates above assume.
 
     Returns:
-        (N, C, P) for (N, P, 2) coordinates, or (N, C, Hgrid, Wgrid) for 4-D ones, with
-        ``input``'s dtype and device. Differentiable with respect to ``input`` (and to
-        ``point_coords`` for the bilinear mode).
+        (N, C, P) for (N, P, 2) coordinates, or (N, C, Hgrid, Wgrid) for 4-D ones, on ``input``'s
+        device, in the promoted dtype of ``input`` and ``point_coords``. Differentiable with
+        respect to ``input`` (and to ``point_coords`` for the bilinear mode).
 
     Raises:
         ValueError: ``input`` is not 4-D, ``point_coords`` is not 3-D or 4-D with a last
@@ -64,7 +65,9 @@ def point_sample(input: torch.Tensor, point_coords: torch.Tensor, **kwargs) -> t
         point_coords = point_coords.unsqueeze(2)  # (N, P, 1, 2): a P x 1 grid
     grid = 2.0 * point_coords - 1.0
     if grid.dtype != input.dtype:
-        grid = grid.to(input.dtype)
+        # promote (never round the coordinates to a half-precision input's resolution)
+        dtype = torch.promote_types(grid.dtype, input.dtype)
+        input, grid = input.to(dtype), grid.to(dtype)
     output = F.grid_sample(input, grid, **kwargs)
     if flat:
         output = output.squeeze(3)

@@ -67,11 +67,19 @@ def test_point_sample_gradients_flow_to_the_input():
     torch.testing.assert_close(x.grad, expected.expand(1, 2, 3, 4))
 
 
-def test_point_sample_casts_coordinates_to_the_input_dtype():
+def test_point_sample_promotes_to_the_wider_dtype():
     x = torch.arange(4, dtype=torch.float64).view(1, 1, 2, 2)
     out = point_sample(x, _pixel_centres(2, 2)[None].float())
     assert out.dtype == torch.float64
     torch.testing.assert_close(out, x.flatten(2))
+    # float32 points on a bfloat16 map are not rounded to bfloat16: a ramp read between pixels
+    ramp = torch.arange(256, dtype=torch.bfloat16).view(1, 1, 1, 256)  # integers <= 256 are exact in bfloat16
+    coords = torch.tensor([[[200.3 / 256, 0.5]]])  # between the centres of pixels 199 and 200
+    out = point_sample(ramp, coords)
+    assert out.dtype == torch.float32
+    assert abs(out.item() - 199.8) < 1e-3
+    rounded = point_sample(ramp, coords.to(torch.bfloat16))  # what casting the points down gives
+    assert abs(rounded.item() - 199.8) > 0.1
 
 
 @pytest.mark.parametrize(
