@@ -3,9 +3,10 @@
 Weights are neither loaded (``MODEL.WEIGHTS ""``) nor initialized, and no forward is run: the checks read the config
 and the built model's structure (meta-architecture, backbone depth / type, number of classes,
 the ImageNet weights the original config starts from). For the configs of the original MaskFormer
-release, the built model is also checked against the released values
-(``tests/fixtures/maskformer_original_configs.json``, see ``tests/configs/released.py``): backbone,
-norm, stem and dilations, pixel decoder, transformer sizes, queries and inference thresholds.
+and Mask2Former releases, the built model is also checked against the released values
+(``tests/fixtures/maskformer_original_configs.json``, ``mask2former_original_configs.json``, see
+``tests/configs/released.py``): backbone, norm, stem and dilations, pixel decoder, transformer
+sizes, queries and inference settings.
 """
 import contextlib
 import glob
@@ -21,7 +22,7 @@ from segcore.config import ConfigError, get_cfg
 from segcore.engine import setup_cfg
 from segcore.layers import FrozenBatchNorm2d
 from segcore.modeling import build_model
-from tests.configs.released import released_configs, released_values
+from tests.configs.released import fixture_of, released_values
 from tests.paths import CONFIGS, REPO_ROOT
 
 CONFIG_DIR = CONFIGS
@@ -30,12 +31,21 @@ ALL_CONFIGS = sorted(os.path.relpath(p, CONFIG_DIR)
 # "_BASE_" files (Base-*.yaml) hold shared settings and pick no model: they are only merged.
 BASE_CONFIGS = [c for c in ALL_CONFIGS if os.path.basename(c).startswith("Base-")]
 MODEL_CONFIGS = [c for c in ALL_CONFIGS if c not in BASE_CONFIGS]
-RELEASED = set(released_configs())
 
-# Classes of datasets whose folder name carries no count (folders like "ade20k-150" do).
-NUM_CLASSES_BY_FOLDER = {"coco-panoptic": 133, "coco": 80, "coco-instance": 80, "cityscapes": 19}
-# Meta-architecture by file-name prefix; Mask2Former's "maskformer2_*" is a MaskFormer too.
-META_ARCH_BY_PREFIX = {"per_pixel_baseline": "SemanticSegmentor", "maskformer": "MaskFormer"}
+# Classes of datasets whose folder name carries no count (folders like "ade20k-150" do): by
+# top-level folder (MaskFormer's layout) or by "<dataset>/<task>-segmentation" (Mask2Former's).
+NUM_CLASSES_BY_FOLDER = {
+    "coco-panoptic": 133, "coco-instance": 80,
+    "ade20k/semantic-segmentation": 150, "ade20k/panoptic-segmentation": 150, "ade20k/instance-segmentation": 100,
+    "coco/panoptic-segmentation": 133, "coco/instance-segmentation": 80,
+    "cityscapes/semantic-segmentation": 19, "cityscapes/panoptic-segmentation": 19,
+    "cityscapes/instance-segmentation": 8,
+    "mapillary-vistas/semantic-segmentation": 65, "mapillary-vistas/panoptic-segmentation": 65,
+}
+# Meta-architecture by file-name prefix (the first that matches): Mask2Former's "maskformer2_*" is
+# a MaskFormer too (its decoders are chosen by name inside the MaskFormer meta-architecture).
+META_ARCH_BY_PREFIX = {"per_pixel_baseline": "SemanticSegmentor", "maskformer2": "MaskFormer",
+                       "maskformer": "MaskFormer"}
 # (depth, stem type, stem width, res5 multi-grid, ImageNet weights) of the original ResNet configs.
 RESNETS = {
     "R50": (50, "basic", 64, None, "detectron2://ImageNetPretrained/torchvision/R-50.pkl"),
@@ -47,6 +57,7 @@ BLOCKS_PER_STAGE = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}
 SWINS = {
     "swin_tiny": (96, [2, 2, 6, 2], 7, "swin_tiny_patch4_window7_224.pkl"),
     "swin_small": (96, [2, 2, 18, 2], 7, "swin_small_patch4_window7_224.pkl"),
+    "swin_base_384": (128, [2, 2, 18, 2], 12, "swin_base_patch4_window12_384.pkl"),  # Mask2Former's IN-1k Swin-B
     "swin_base_IN21k_384": (128, [2, 2, 18, 2], 12, "swin_base_patch4_window12_384_22k.pkl"),
     "swin_large_IN21k_384": (192, [2, 2, 18, 2], 12, "swin_large_patch4_window12_384_22k.pkl"),
 }
@@ -66,12 +77,14 @@ def build_uninitialized(cfg):
 
 
 def expected_num_classes(rel_path: str, cfg):
-    folder = rel_path.split(os.sep)[0]
+    parts = rel_path.split(os.sep)
+    folder = parts[0]
     m = re.search(r"-(\d+)$", folder.replace("-panoptic", ""))
     if m:
         return int(m.group(1))
-    if folder in NUM_CLASSES_BY_FOLDER:
-        return NUM_CLASSES_BY_FOLDER[folder]
+    for key in ["/".join(parts[:2]), folder]:
+        if key in NUM_CLASSES_BY_FOLDER:
+            return NUM_CLASSES_BY_FOLDER[key]
     from segcore.data import MetadataCatalog
 
     meta = MetadataCatalog.get((list(cfg.DATASETS.TEST) or list(cfg.DATASETS.TRAIN))[0])
@@ -101,6 +114,11 @@ def count_blocks(keys, pattern: str):
 def count_layers(keys, prefix: str) -> int:
     """The number of distinct ``<prefix><index>.`` entries among the state-dict names."""
     return len({k[len(prefix):].split(".")[0] for k in keys if k.startswith(prefix)})
+
+
+# Pixel decoders with a transformer encoder of TRANSFORMER_ENC_LAYERS layers, named
+# "sem_seg_head.pixel_decoder.transformer.encoder.layers.<i>." in the originals' state dicts.
+ENCODER_PIXEL_DECODERS = {"TransformerEncoderPixelDecoder", "MSDeformAttnPixelDecoder"}
 
 
 def check_model_against_release(model, keys, v):
@@ -145,16 +163,35 @@ def check_model_against_release(model, keys, v):
             assert type(head.pixel_decoder).__name__ == decoder_name
         encoder_layers = count_layers(keys, "sem_seg_head.pixel_decoder.transformer.encoder.layers.")
         assert encoder_layers == (v["MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS"]
-                                  if decoder_name == "TransformerEncoderPixelDecoder" else 0)
+                                  if decoder_name in ENCODER_PIXEL_DECODERS else 0)
+        if decoder_name == "MSDeformAttnPixelDecoder":
+            # one level embedding per encoder input; per layer, heads x levels x points sampling offsets (x, y)
+            levels = len(v["MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES"])
+            heads = v["MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS"]
+            points = v["MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_POINTS"]
+            sd = model.state_dict()
+            assert tuple(sd["sem_seg_head.pixel_decoder.transformer.level_embed"].shape) == \
+                (levels, v["MODEL.SEM_SEG_HEAD.CONVS_DIM"])
+            layer0 = "sem_seg_head.pixel_decoder.transformer.encoder.layers.0.self_attn."
+            assert sd[layer0 + "sampling_offsets.weight"].shape[0] == heads * levels * points * 2
+            assert sd[layer0 + "attention_weights.weight"].shape[0] == heads * levels * points
     if hasattr(getattr(head, "predictor", None), "query_embed"):  # MaskFormerHead, PerPixelBaselinePlusHead
         assert head.transformer_in_feature == mf["TRANSFORMER_IN_FEATURE"]
         assert tuple(head.predictor.query_embed.weight.shape) == (mf["NUM_OBJECT_QUERIES"], mf["HIDDEN_DIM"])
-        assert count_layers(keys, "sem_seg_head.predictor.transformer.decoder.layers.") == mf["DEC_LAYERS"]
+        if mf.get("TRANSFORMER_DECODER_NAME") == "MultiScaleMaskedTransformerDecoder":  # Mask2Former's
+            # DEC_LAYERS counts the prediction from the queries before the first layer too
+            for kind in ["self_attention", "cross_attention", "ffn"]:
+                assert count_layers(keys, f"sem_seg_head.predictor.transformer_{kind}_layers.") == \
+                    mf["DEC_LAYERS"] - 1, kind
+        else:
+            assert count_layers(keys, "sem_seg_head.predictor.transformer.decoder.layers.") == mf["DEC_LAYERS"]
         if mf["ENFORCE_INPUT_PROJ"]:
             assert "sem_seg_head.predictor.input_proj.weight" in keys
     if v["MODEL.META_ARCHITECTURE"] == "MaskFormer":
         assert model.num_queries == mf["NUM_OBJECT_QUERIES"]
-        assert model.panoptic_on == mf["TEST.PANOPTIC_ON"]
+        for task in ["SEMANTIC", "INSTANCE", "PANOPTIC"]:  # MaskFormer's release has PANOPTIC_ON only
+            if f"TEST.{task}_ON" in mf:
+                assert getattr(model, f"{task.lower()}_on") == mf[f"TEST.{task}_ON"], task
         assert model.object_mask_threshold == mf["TEST.OBJECT_MASK_THRESHOLD"]
         assert model.overlap_threshold == mf["TEST.OVERLAP_THRESHOLD"]
         if mf["SIZE_DIVISIBILITY"] >= 0:
@@ -229,8 +266,9 @@ def test_config_builds_its_model(rel_path):
 
     # the original release's architecture and inference settings
     released_path = rel_path.replace(os.sep, "/")
-    if released_path in RELEASED:
-        check_model_against_release(model, keys, released_values(released_path))
+    fixture = fixture_of(released_path)
+    if fixture is not None:
+        check_model_against_release(model, keys, released_values(released_path, fixture))
 
 
 def test_unknown_key_in_a_config_is_an_error(tmp_path):

@@ -8,9 +8,11 @@ repository is resolved the way the original ``train_net.py`` resolves it (Detect
 (our defaults + the installed model families + the file, as :func:`segcore.engine.setup_cfg`
 does, without its fallback of ``MODEL.DEVICE`` to "cpu", which depends on the machine). Every key
 present in both resolved trees whose values differ is printed, as are the files that exist on
-one side only and the keys an original file sets that our defaults do not have. Differences that
-come from the defaults alone and are listed in :data:`ACCEPTED_DEFAULT_DIFFERENCES` are printed
-as accepted and do not count.
+one side only, the keys an original file sets that our defaults do not have, and the original
+files that our resolution refuses (an original file must run here unchanged; e.g. a key that
+nothing reads here set to another value than its default, see
+:func:`segcore.config.check_unsupported_keys`). Differences that come from the defaults alone and
+are listed in :data:`ACCEPTED_DEFAULT_DIFFERENCES` are printed as accepted and do not count.
 
 Examples::
 
@@ -18,6 +20,8 @@ Examples::
     python tools/dev/compare_configs_with_original.py --original-root /tmp/orig/MaskFormer \\
         --detectron2-root /tmp/orig/detectron2 --family mask_former \\
         --write-fixture tests/fixtures/maskformer_original_configs.json --original-revision da3e60d
+    python tools/dev/compare_configs_with_original.py --family mask2former \\
+        --original-root /tmp/orig/Mask2Former --detectron2-root /tmp/orig/detectron2
 
 The exit status is 0 when nothing differs, 1 when anything differs and 2 for a usage error (a
 missing checkout, an unknown family).
@@ -29,9 +33,12 @@ Detectron2's ``merge_from_file``). The original YAML files are read the way Dete
 with PyYAML's unsafe loader (their ``!!python/object/apply:eval`` tags run ``eval``): only point
 the tool at checkouts you trust.
 
-Adding a family (e.g. Mask2Former, whose configs will live under the same relative paths as
-the original's): add a :class:`Family` to :data:`FAMILIES` naming its config module and its
-``add_*_config`` functions in the order the original ``train_net.py`` calls them.
+Adding a family: add a :class:`Family` to :data:`FAMILIES` naming its config module and its
+``add_*_config`` functions in the order the original ``train_net.py`` calls them, and the
+top-level config folders that another ``train_net`` reads (left out on both sides). Each family's
+configs live here under the same relative paths as in its original repository (MaskFormer's under
+``ade20k-150/``, ``coco-panoptic/``, ...; Mask2Former's under ``ade20k/``, ``coco/``,
+``cityscapes/`` and ``mapillary-vistas/``), so the families' folders do not overlap.
 """
 from __future__ import annotations
 
@@ -104,12 +111,16 @@ class Family:
             ``get_cfg()``, in call order.
         configs_dir: the config folder inside the original checkout; the same relative paths are
             looked up under ours.
+        excluded_folders: top-level folders of ``configs_dir`` that are not compared (configs
+            that another ``train_net`` of the original reads with other config functions, e.g.
+            Mask2Former's video configs).
     """
 
     name: str
     repository: str
     config_functions: Tuple[ConfigFunction, ...]
     configs_dir: str = "configs"
+    excluded_folders: Tuple[str, ...] = ()
 
 
 _DEEPLAB = ConfigFunction("detectron2", "projects/DeepLab/deeplab/config.py", "add_deeplab_config")
@@ -119,6 +130,14 @@ FAMILIES: Dict[str, Family] = {
         name="mask_former",
         repository="facebookresearch/MaskFormer",
         config_functions=(_DEEPLAB, ConfigFunction("original", "mask_former/config.py", "add_mask_former_config")),
+    ),
+    # Mask2Former's train_net.py: get_cfg(), add_deeplab_config, add_maskformer2_config. Its
+    # youtubevis_* configs belong to train_net_video.py (video Mask2Former, not part of this project).
+    "mask2former": Family(
+        name="mask2former",
+        repository="facebookresearch/Mask2Former",
+        config_functions=(_DEEPLAB, ConfigFunction("original", "mask2former/config.py", "add_maskformer2_config")),
+        excluded_folders=("youtubevis_2019", "youtubevis_2021"),
     ),
 }
 
@@ -258,7 +277,9 @@ class FileReport:
         accepted: ``(key, original value, our value)`` of the differences that
             :data:`ACCEPTED_DEFAULT_DIFFERENCES` accepts (not counted).
         unknown_keys: keys the original file sets that our defaults do not have.
-        error: why one side could not be resolved, if it could not.
+        error: why our file could not be resolved, if it could not.
+        original_error: why the original file, resolved our way (:func:`resolve_ours`), is
+            refused, if it is.
     """
 
     rel_path: str
@@ -266,10 +287,11 @@ class FileReport:
     accepted: List[Tuple[str, Any, Any]] = field(default_factory=list)
     unknown_keys: List[str] = field(default_factory=list)
     error: Optional[str] = None
+    original_error: Optional[str] = None
 
     @property
     def differs(self) -> bool:
-        return bool(self.differences or self.unknown_keys or self.error)
+        return bool(self.differences or self.unknown_keys or self.error or self.original_error)
 
 
 def list_configs(root: str) -> List[str]:
@@ -290,17 +312,21 @@ def our_configs_for(original_files: Sequence[str], configs_root: str) -> List[st
 
 
 def resolve_ours(path: str):
-    """Our resolution of a config file: our defaults + every installed model family + the file
-    (what :func:`segcore.engine.setup_cfg` does, less its machine-dependent ``MODEL.DEVICE`` fallback).
+    """Our resolution of a config file: our defaults + every installed model family + the file,
+    then the check of the keys that nothing reads (what :func:`segcore.engine.setup_cfg` does,
+    less its machine-dependent ``MODEL.DEVICE`` fallback).
 
     Raises:
-        segcore.config.ConfigError: missing or malformed file, or a key our defaults do not have.
+        segcore.config.ConfigError: missing or malformed file, a key our defaults do not have, or
+            a key that nothing reads set to another value than its default.
     """
-    from segcore.config import add_model_family_configs, get_cfg
+    from segcore.config import add_model_family_configs, check_unsupported_keys, get_cfg
 
     cfg = get_cfg()
     add_model_family_configs(cfg)
+    defaults = cfg.clone()
     cfg.merge_from_file(path)
+    check_unsupported_keys(cfg, defaults)
     return cfg
 
 
@@ -346,7 +372,7 @@ def compare(family: Family, original_root: str, detectron2_root: str, configs_ro
                        ("our config folder", configs_root)]:
         if not os.path.isdir(path):
             raise ComparisonError(f"The {what} folder {path} does not exist")
-    original_files = list_configs(original_configs)
+    original_files = [f for f in list_configs(original_configs) if f.split("/")[0] not in family.excluded_folders]
     if not original_files:
         raise ComparisonError(f"No .yaml file under {original_configs}")
     ours = our_configs_for(original_files, configs_root)
@@ -365,6 +391,10 @@ def compare(family: Family, original_root: str, detectron2_root: str, configs_ro
         report = FileReport(rel)
         set_by_file = flatten(_load_original_yaml(original_path))
         report.unknown_keys = sorted(k for k in set_by_file if k not in known_here)
+        try:
+            resolve_ours(original_path)
+        except Exception as e:  # noqa: BLE001 - reported per file
+            report.original_error = f"{type(e).__name__}: {e}"
         try:
             here = flatten(resolve_ours(os.path.join(configs_root, rel)))
         except Exception as e:  # noqa: BLE001 - reported per file, the other files are still compared
@@ -392,6 +422,8 @@ def format_report(comparison: Comparison, family: Family) -> Iterator[str]:
         yield r.rel_path
         if r.error:
             yield f"  cannot resolve ours: {r.error}"
+        if r.original_error:
+            yield f"  the original file does not run here unchanged: {r.original_error}"
         for key, original, here in r.differences:
             yield f"  {key}: original {original!r}, here {here!r}"
         for key in r.unknown_keys:
@@ -482,7 +514,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--configs-root", default=DEFAULT_CONFIGS_ROOT, help="our config folder")
     parser.add_argument("--write-fixture", metavar="PATH", default=None,
                         help="also write the original values of the architecture, inference, data and solver keys "
-                             "as JSON (tests/fixtures/maskformer_original_configs.json)")
+                             "as JSON (tests/fixtures/maskformer_original_configs.json or "
+                             "mask2former_original_configs.json)")
     parser.add_argument("--original-revision", default="unrecorded", help="recorded in the fixture")
     parser.add_argument("--detectron2-revision", default="unrecorded", help="recorded in the fixture")
     return parser.parse_args(argv)
