@@ -43,6 +43,7 @@ setup(
         "segcore.model_families": [
             "mask_former = mask_former.config:FAMILY",
             "mask2former = mask2former.config:FAMILY",
+            "semask = semask.config:FAMILY",
         ],
     },
 )

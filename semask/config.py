@@ -1,0 +1,26 @@
+"""SeMask config keys (the original SeMask-MaskFormer / SeMask-Mask2Former ``add_*_config``).
+
+SeMask extends Mask2Former (and so MaskFormer): :func:`add_semask_config` adds their keys first,
+then SeMask's, each only when missing (:func:`segcore.config.add_config_defaults`).
+"""
+from segcore.config import CfgNode as CN
+from segcore.config import ModelFamily, add_config_defaults
+
+from mask2former.config import add_maskformer2_config
+
+__all__ = ["FAMILY", "SEMASK_DEFAULTS", "add_semask_config"]
+
+#: The keys SeMask adds (Jain et al., "SeMask: Semantically Masked Transformers for Semantic
+#: Segmentation", 2021; read from the original configs and config functions).
+SEMASK_DEFAULTS: dict = {}
+
+
+def add_semask_config(cfg: CN) -> None:
+    """Add the keys of MaskFormer, Mask2Former and SeMask (:data:`SEMASK_DEFAULTS`) that ``cfg``
+    does not have yet, in place (idempotent; existing keys keep their values)."""
+    add_maskformer2_config(cfg)
+    add_config_defaults(cfg, SEMASK_DEFAULTS)
+
+
+#: The entry point of the family (``setup.py``: ``segcore.model_families``).
+FAMILY = ModelFamily(name="semask", add_config=add_semask_config, extends=("mask2former",))
