@@ -28,3 +28,24 @@ def quickstart_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("quickstart_datasets")
     generate_quickstart(str(root), num_train=6, num_val=3, size=80)
     return root
+
+
+@pytest.fixture
+def quickstart_panoptic_registered(quickstart_root):
+    """Register the quickstart panoptic and instance datasets with metadata paths under
+    ``quickstart_root`` for the test (their paths are bound at registration; the process registered
+    them for ./datasets on import), and restore them afterwards."""
+    from segcore.data import DatasetCatalog, MetadataCatalog
+    from segcore.data.quickstart import register as qs
+
+    names = [*qs.QUICKSTART_PANOPTIC_SPLITS, *qs.QUICKSTART_INSTANCE_SPLITS]
+
+    def reregister(root):
+        for name in names:
+            DatasetCatalog.remove(name)
+            MetadataCatalog.remove(name)
+        qs.register_all_quickstart_panoptic(root)
+
+    reregister(str(quickstart_root))
+    yield
+    reregister(None)

@@ -1,19 +1,21 @@
 #!/usr/bin/env python
-"""The quickstart: make the bundled dataset, train MaskFormer on it from scratch, evaluate, demo.
+"""The quickstart: make the bundled dataset, train a model on it from scratch, evaluate, demo.
 
 Runs on a CPU in minutes::
 
-    python tools/quickstart.py                       # everything, defaults below
-    python tools/quickstart.py --num-gpus 2          # two training processes
-    python tools/quickstart.py --task panoptic       # panoptic segmentation (PQ, SQ, RQ)
+    python tools/quickstart.py                                      # MaskFormer, semantic (mIoU)
+    python tools/quickstart.py --num-gpus 2                         # two training processes
+    python tools/quickstart.py --task panoptic                      # panoptic segmentation (PQ, SQ, RQ)
+    python tools/quickstart.py --model mask2former --task instance  # Mask2Former, instance (mask AP)
 
-Steps (each is the project's normal command line, run in-process):
+``--model`` is ``maskformer`` or ``mask2former``; ``--task`` is ``semantic``, ``panoptic`` or (for
+Mask2Former) ``instance``. Steps (each is the project's normal command line, run in-process):
 1. ``python -m segcore.data.quickstart.generate --root $DETECTRON2_DATASETS`` (skipped if present);
-2. ``train_net.py --config-file configs/quickstart/maskformer_R18_quickstart.yaml`` (trains, then
-   evaluates mIoU on ``quickstart_sem_seg_val``);
+2. ``train_net.py --config-file configs/quickstart/<model>_<task>_R18_quickstart.yaml`` (trains,
+   then evaluates on the validation split);
 3. ``demo/demo.py`` on validation images, pictures written to ``<OUTPUT_DIR>/demo``.
-It ends with a summary: mIoU, the mIoU of predicting the most frequent class everywhere, the time
-of each step, and where the pictures are.
+It ends with a summary: the metrics, for semantic and panoptic the mIoU of predicting the most
+frequent class everywhere, the time of each step, and where the pictures are.
 """
 from __future__ import annotations
 
@@ -31,12 +33,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "demo"))
 
-#: --task -> (config, default output folder)
-TASKS = {
-    "semantic": (os.path.join(ROOT, "configs", "quickstart", "maskformer_R18_quickstart.yaml"), "output/quickstart"),
-    "panoptic": (os.path.join(ROOT, "configs", "quickstart", "maskformer_panoptic_R18_quickstart.yaml"),
-                 "output/quickstart_panoptic"),
+_CONFIGS = os.path.join(ROOT, "configs", "quickstart")
+#: (--model, --task) -> (config, default output folder)
+QUICKSTARTS = {
+    ("maskformer", "semantic"): (os.path.join(_CONFIGS, "maskformer_R18_quickstart.yaml"), "output/quickstart"),
+    ("maskformer", "panoptic"): (os.path.join(_CONFIGS, "maskformer_panoptic_R18_quickstart.yaml"),
+                                 "output/quickstart_panoptic"),
+    ("mask2former", "semantic"): (os.path.join(_CONFIGS, "mask2former_R18_quickstart.yaml"),
+                                  "output/quickstart_mask2former"),
+    ("mask2former", "panoptic"): (os.path.join(_CONFIGS, "mask2former_panoptic_R18_quickstart.yaml"),
+                                  "output/quickstart_mask2former_panoptic"),
+    ("mask2former", "instance"): (os.path.join(_CONFIGS, "mask2former_instance_R18_quickstart.yaml"),
+                                  "output/quickstart_mask2former_instance"),
 }
+#: metrics.json keys reported in the summary, per evaluation
+SUMMARY_METRICS = {"sem_seg": ("mIoU", "pACC"), "panoptic_seg": ("PQ", "SQ", "RQ", "PQ_th", "PQ_st"),
+                   "segm": ("AP", "AP50", "AP75")}
 
 
 def majority_class_miou(gt_files, num_classes: int, ignore_label: int = 255) -> float:
@@ -57,17 +69,22 @@ def majority_class_miou(gt_files, num_classes: int, ignore_label: int = 255) -> 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", choices=sorted(TASKS), default="semantic",
-                        help="semantic (mIoU) or panoptic (PQ, SQ, RQ; also mIoU)")
-    parser.add_argument("--config-file", default=None, help="default: the task's quickstart config")
+    parser.add_argument("--model", choices=sorted({m for m, _ in QUICKSTARTS}), default="maskformer")
+    parser.add_argument("--task", choices=sorted({t for _, t in QUICKSTARTS}), default="semantic",
+                        help="semantic (mIoU), panoptic (PQ, SQ, RQ; also mIoU) or instance (mask AP; mask2former)")
+    parser.add_argument("--config-file", default=None, help="default: the model's and task's quickstart config")
     parser.add_argument("--datasets-root", default=os.getenv("DETECTRON2_DATASETS", "datasets"))
-    parser.add_argument("--output-dir", default=None, help="default: output/quickstart[_panoptic]")
+    parser.add_argument("--output-dir", default=None, help="default: the config's output folder under output/")
     parser.add_argument("--num-gpus", type=int, default=1, help="training processes (CPU processes without CUDA)")
     parser.add_argument("--demo-images", type=int, default=8, help="validation images drawn by the demo")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="extra KEY VALUE config overrides")
     args = parser.parse_args(argv)
-    args.config_file = args.config_file or TASKS[args.task][0]
-    args.output_dir = args.output_dir or TASKS[args.task][1]
+    if (args.model, args.task) not in QUICKSTARTS:
+        available = sorted(t for m, t in QUICKSTARTS if m == args.model)
+        parser.error(f"--model {args.model} has no --task {args.task} quickstart; choose one of {available}")
+    config, output_dir = QUICKSTARTS[(args.model, args.task)]
+    args.config_file = args.config_file or config
+    args.output_dir = args.output_dir or output_dir
     os.environ["DETECTRON2_DATASETS"] = os.path.abspath(args.datasets_root)
 
     from segcore.data.quickstart import generate_quickstart
@@ -86,10 +103,12 @@ def main(argv=None) -> dict:
 
     with open(os.path.join(args.output_dir, "metrics.json")) as f:
         records = [json.loads(line) for line in f if line.strip()]
-    evals = [r for r in records if "sem_seg/mIoU" in r]
-    if not evals:
+    result = {}
+    for record in records:  # the last value of every reported metric
+        for task, names in SUMMARY_METRICS.items():
+            result.update({k: record[f"{task}/{k}"] for k in names if f"{task}/{k}" in record})
+    if not result:
         raise RuntimeError(f"No evaluation result found in {args.output_dir}/metrics.json")
-    result = evals[-1]
 
     import demo as demo_cli
 
@@ -100,20 +119,21 @@ def main(argv=None) -> dict:
                    "--opts", "MODEL.WEIGHTS", os.path.join(args.output_dir, "model_final.pth"), *args.opts])
     times["demo"] = time.perf_counter() - t0
 
-    gt_files = sorted(glob.glob(os.path.join(info["annotation_dirs"]["validation"], "*.png")))
-    baseline = majority_class_miou(gt_files, info["num_classes"])
-    summary = {
-        "task": args.task, "mIoU": result["sem_seg/mIoU"], "pACC": result.get("sem_seg/pACC"),
-        **{k: result[f"panoptic_seg/{k}"] for k in ("PQ", "SQ", "RQ", "PQ_th", "PQ_st") if f"panoptic_seg/{k}" in result},
-        "majority_class_mIoU": baseline, "seconds": {k: round(v, 1) for k, v in times.items()},
-        "total_seconds": round(sum(times.values()), 1), "pictures": os.path.abspath(demo_dir),
-    }
+    summary = {"model": args.model, "task": args.task, **result}
+    if "mIoU" in result:
+        gt_files = sorted(glob.glob(os.path.join(info["annotation_dirs"]["validation"], "*.png")))
+        summary["majority_class_mIoU"] = majority_class_miou(gt_files, info["num_classes"])
+    summary.update({"seconds": {k: round(v, 1) for k, v in times.items()}, "total_seconds": round(sum(times.values()), 1),
+                    "pictures": os.path.abspath(demo_dir)})
     print("\n==== quickstart summary ====")
     if "PQ" in summary:
         print(f"validation PQ: {summary['PQ']:.1f}  SQ: {summary['SQ']:.1f}  RQ: {summary['RQ']:.1f}  "
               f"(things PQ {summary['PQ_th']:.1f}, stuff PQ {summary['PQ_st']:.1f})")
-    print(f"validation mIoU: {summary['mIoU']:.1f}  (pixel accuracy {summary['pACC']:.1f})")
-    print(f"mIoU of predicting the most frequent class everywhere: {baseline:.1f}")
+    if "AP" in summary:
+        print(f"validation mask AP: {summary['AP']:.1f}  AP50: {summary['AP50']:.1f}  AP75: {summary['AP75']:.1f}")
+    if "mIoU" in summary:
+        print(f"validation mIoU: {summary['mIoU']:.1f}  (pixel accuracy {summary['pACC']:.1f})")
+        print(f"mIoU of predicting the most frequent class everywhere: {summary['majority_class_mIoU']:.1f}")
     print("time (s): " + ", ".join(f"{k} {v}" for k, v in summary["seconds"].items())
           + f"; total {summary['total_seconds']}")
     print(f"pictures of the predictions: {summary['pictures']}")

@@ -5,7 +5,6 @@ import os
 
 import cv2
 import numpy as np
-import pytest
 import torch
 
 from tests.e2e_utils import MASKFORMER_QUICKSTART, TINY_MASKFORMER, load_script, read_metrics
@@ -83,27 +82,7 @@ def test_training_learns_the_training_images(quickstart_root, tmp_path, monkeypa
     assert results["sem_seg"]["pACC"] >= 55.0
 
 
-@pytest.fixture
-def panoptic_registered_at(quickstart_root):
-    """Register the quickstart panoptic datasets with metadata paths under ``quickstart_root`` (metadata
-    paths are bound at registration; the process registered them for ./datasets on import)."""
-    from segcore.data import DatasetCatalog, MetadataCatalog
-    from segcore.data.quickstart import register as qs
-
-    names = [*qs.QUICKSTART_PANOPTIC_SPLITS, *qs.QUICKSTART_INSTANCE_SPLITS]
-
-    def reregister(root):
-        for name in names:
-            DatasetCatalog.remove(name)
-            MetadataCatalog.remove(name)
-        qs.register_all_quickstart_panoptic(root)
-
-    reregister(str(quickstart_root))
-    yield
-    reregister(None)
-
-
-def test_panoptic_train_and_evaluate(quickstart_root, tmp_path, monkeypatch, panoptic_registered_at):
+def test_panoptic_train_and_evaluate(quickstart_root, tmp_path, monkeypatch, quickstart_panoptic_registered):
     """MaskFormer panoptic on the quickstart's COCO-panoptic files: PQ, SQ, RQ and mIoU come back."""
     monkeypatch.setenv("DETECTRON2_DATASETS", str(quickstart_root))
     train_net = load_script("train_net", "train_net.py")
