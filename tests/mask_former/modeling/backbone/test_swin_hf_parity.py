@@ -1,6 +1,7 @@
 """Our Swin Transformer against an independent implementation: Hugging Face ``SwinBackbone``.
 
-With the same weights (our state dict mapped onto HF's names below) and the same real photograph,
+With the same weights (our state dict mapped onto HF's names by the converter's Swin rules,
+``tools/convert-hf-mask2former-to-d2.py``) and the same real photograph,
 the four stage outputs must agree within 1e-4.
 
 Correspondence: HF ``SwinBackbone`` runs ``SwinModel`` with ``output_hidden_states_before_downsampling``
@@ -23,14 +24,13 @@ stage is larger than the window, is compared too. Odd sizes down to a few pixels
 """
 from __future__ import annotations
 
-import re
-
 import cv2
 import numpy as np
 import pytest
 import torch
 
 from mask_former.modeling.backbone.swin import SwinTransformer
+from tests.e2e_utils import load_script
 from tests.reference_utils import fill_name_seeded
 
 transformers = pytest.importorskip("transformers")
@@ -41,41 +41,19 @@ DEPTHS = [2, 2, 2, 2]
 NUM_HEADS = [1, 2, 4, 8]
 WINDOW = 7
 
-# HF name (regex on the part after "swin.") -> our name. Both the transformers 4.x names
-# (attention.self.query / attention.output.dense / intermediate.dense / output.dense) and the 5.x
-# names (attention.q_proj / o_proj / mlp.fc1) are listed. "qkv:<i>" takes rows i*C..(i+1)*C of
-# our fused qkv projection (query, key, value in that order).
-_BLOCK = r"encoder\.layers\.(\d+)\.blocks\.(\d+)\."
-NAME_MAP = [
-    (r"^swin\.embeddings\.patch_embeddings\.projection\.", r"patch_embed.proj."),
-    (r"^swin\.embeddings\.norm\.", r"patch_embed.norm."),
-    (r"^swin\." + _BLOCK + r"layernorm_before\.", r"layers.\1.blocks.\2.norm1."),
-    (r"^swin\." + _BLOCK + r"layernorm_after\.", r"layers.\1.blocks.\2.norm2."),
-    (r"^swin\." + _BLOCK + r"attention\.(?:self|relative_position_bias)\.relative_position_bias_table$",
-     r"layers.\1.blocks.\2.attn.relative_position_bias_table"),
-    (r"^swin\." + _BLOCK + r"attention\.(?:self\.query|q_proj)\.", r"qkv:0:layers.\1.blocks.\2.attn.qkv."),
-    (r"^swin\." + _BLOCK + r"attention\.(?:self\.key|k_proj)\.", r"qkv:1:layers.\1.blocks.\2.attn.qkv."),
-    (r"^swin\." + _BLOCK + r"attention\.(?:self\.value|v_proj)\.", r"qkv:2:layers.\1.blocks.\2.attn.qkv."),
-    (r"^swin\." + _BLOCK + r"attention\.(?:output\.dense|o_proj)\.", r"layers.\1.blocks.\2.attn.proj."),
-    (r"^swin\." + _BLOCK + r"(?:intermediate\.dense|mlp\.fc1)\.", r"layers.\1.blocks.\2.mlp.fc1."),
-    (r"^swin\." + _BLOCK + r"(?:output\.dense|mlp\.fc2)\.", r"layers.\1.blocks.\2.mlp.fc2."),
-    (r"^swin\.encoder\.layers\.(\d+)\.downsample\.", r"layers.\1.downsample."),
-    (r"^hidden_states_norms\.stage(\d)\.", lambda m: f"norm{int(m.group(1)) - 1}."),
-]
-# HF entries with no counterpart in the backbone output: the pooled-output LayerNorm and buffers
-# HF recomputes itself.
-HF_UNUSED = re.compile(r"^swin\.layernorm\.|relative_position_index$|mask_token")
+# The HF Swin -> our Swin name mapping (both the transformers 4.x names and the 5.x ones) is the
+# Mask2Former converter's, so the two cannot drift apart; its Swin rules are relative to the
+# backbone, i.e. they are SwinBackbone's own state-dict names.
+_CONVERTER = load_script("convert_hf_mask2former_to_d2", "tools/convert-hf-mask2former-to-d2.py")
 
 
 def _ours_for(hf_name: str):
-    for pattern, repl in NAME_MAP:
-        if re.search(pattern, hf_name):
-            mapped = re.sub(pattern, repl, hf_name)
-            if mapped.startswith("qkv:"):
-                _, part, name = mapped.split(":", 2)
-                return name, int(part)
-            return mapped, None
-    return None, None
+    """(our name, row block of our fused qkv or None) for an HF SwinBackbone entry; (None, None) if unmapped."""
+    mapped = _CONVERTER.map_hf_name(hf_name, _CONVERTER.SWIN_RULES)
+    if mapped is None:
+        return None, None
+    name, part, _ = mapped
+    return name, part
 
 
 def _hf_state_dict_from(ours: dict, hf_state: dict) -> dict:
@@ -83,7 +61,8 @@ def _hf_state_dict_from(ours: dict, hf_state: dict) -> dict:
     for hf_name, hf_tensor in hf_state.items():
         name, part = _ours_for(hf_name)
         if name is None:
-            assert HF_UNUSED.search(hf_name), f"no mapping for the HF entry {hf_name}"
+            # HF entries with no counterpart in the backbone output (the pooled-output LayerNorm)
+            assert _CONVERTER.hf_only_fill(hf_name, _CONVERTER.SWIN_HF_ONLY), f"no mapping for the HF entry {hf_name}"
             out[hf_name] = hf_tensor
             continue
         value = ours[name]
