@@ -11,8 +11,17 @@ from mask2former.config import add_maskformer2_config
 __all__ = ["FAMILY", "SEMASK_DEFAULTS", "add_semask_config"]
 
 #: The keys SeMask adds (Jain et al., "SeMask: Semantically Masked Transformers for Semantic
-#: Segmentation", 2021; read from the original configs and config functions).
-SEMASK_DEFAULTS: dict = {}
+#: Segmentation", 2021), with the defaults of the original SeMask-MaskFormer and SeMask-Mask2Former
+#: ``add_mask_former_config`` / ``add_maskformer2_config``; both add the same three keys.
+SEMASK_DEFAULTS: dict = {
+    # weight of the cross-entropy on the semantic decoder's output (the "semantic prior" loss,
+    # Sec. 3), next to the mask-classification losses
+    "MODEL.MASK_FORMER.CATE_WEIGHT": 0.4,
+    # the Semantic Layer of every Swin stage (Sec. 3): its window side (tokens) where it attends
+    # within windows, and its number of SeMask attention blocks (N_S)
+    "MODEL.SWIN.SEM_WINDOW_SIZE": 7,
+    "MODEL.SWIN.NUM_SEM_BLOCKS": 1,
+}
 
 
 def add_semask_config(cfg: CN) -> None:

@@ -5,14 +5,17 @@ One fixture per original repository, written by ``tools/dev/compare_configs_with
 
 - ``maskformer_original_configs.json``: facebookresearch/MaskFormer (:data:`MASKFORMER_FIXTURE`,
   the default of every function here);
-- ``mask2former_original_configs.json``: facebookresearch/Mask2Former (:data:`MASK2FORMER_FIXTURE`).
+- ``mask2former_original_configs.json``: facebookresearch/Mask2Former (:data:`MASK2FORMER_FIXTURE`);
+- ``semask_maskformer_original_configs.json``, ``semask_mask2former_original_configs.json``: the
+  SeMask configs of Picsart-AI-Research/SeMask-Segmentation's SeMask-MaskFormer and
+  SeMask-Mask2Former (:data:`SEMASK_MASKFORMER_FIXTURE`, :data:`SEMASK_MASK2FORMER_FIXTURE`), whose
+  ``folders`` (the ``semask_swin/`` folders) lie inside MaskFormer's and Mask2Former's top-level ones.
 
 Each stores the original's default config once (``defaults``) and, per original config file, the
 keys whose value differs from it (``configs``), so that the released value of key K for file F is
 ``configs[F].get(K, defaults[K])``. ``accepted_differences`` names the (key, files) whose released
 value comes from Detectron2's defaults and is known to differ here, with the reason; those pairs
-are not compared. The families' config folders do not overlap, so a relative config path belongs
-to at most one fixture (:func:`fixture_of`).
+are not compared. A relative config path belongs to at most one fixture (:func:`fixture_of`).
 """
 from __future__ import annotations
 
@@ -25,8 +28,10 @@ from tests.paths import CONFIGS, FIXTURES
 
 MASKFORMER_FIXTURE = os.path.join(FIXTURES, "maskformer_original_configs.json")
 MASK2FORMER_FIXTURE = os.path.join(FIXTURES, "mask2former_original_configs.json")
-#: Every release fixture, one per original repository.
-RELEASE_FIXTURES = (MASKFORMER_FIXTURE, MASK2FORMER_FIXTURE)
+SEMASK_MASKFORMER_FIXTURE = os.path.join(FIXTURES, "semask_maskformer_original_configs.json")
+SEMASK_MASK2FORMER_FIXTURE = os.path.join(FIXTURES, "semask_mask2former_original_configs.json")
+#: Every release fixture, one per original project.
+RELEASE_FIXTURES = (MASKFORMER_FIXTURE, MASK2FORMER_FIXTURE, SEMASK_MASKFORMER_FIXTURE, SEMASK_MASK2FORMER_FIXTURE)
 #: The default fixture of the functions below (MaskFormer's, which they were first written for).
 RELEASE_FIXTURE = MASKFORMER_FIXTURE
 
@@ -66,15 +71,32 @@ def fixture_of(rel_path: str) -> Optional[str]:
     return None
 
 
+def release_folders(fixture: str = RELEASE_FIXTURE) -> List[str]:
+    """The folders (relative to the config folder) that hold the release's configs: the fixture's
+    ``folders`` when it names them (SeMask's ``semask_swin/`` folders), else the top-level folders
+    of its files."""
+    release = load_release(fixture)
+    if release.get("folders"):
+        return sorted(release["folders"])
+    return sorted({rel.split("/")[0] for rel in release["configs"]})
+
+
 def our_configs_in_release_folders(fixture: str = RELEASE_FIXTURE, configs_root: str = CONFIGS) -> List[str]:
-    """Our ``.yaml`` files under the top-level folders that the release's config files are in
-    ('/'-separated, sorted), so ``quickstart/`` and the other families' folders are left out."""
-    folders = {rel.split("/")[0] for rel in released_configs(fixture)}
+    """Our ``.yaml`` files under :func:`release_folders` ('/'-separated, sorted), less those under
+    another release's folders inside them (e.g. SeMask's ``ade20k-150/semask_swin/`` inside
+    MaskFormer's ``ade20k-150/``), so ``quickstart/`` and the other families' files are left out."""
+    folders = release_folders(fixture)
+    nested = [d for other in RELEASE_FIXTURES if other != fixture for d in release_folders(other)
+              if any(d.startswith(f + "/") for f in folders)]
+
+    def under(rel: str, dirs: List[str]) -> bool:
+        return any(rel.startswith(d + "/") for d in dirs)
+
     found = []
     for dirpath, _dirs, files in os.walk(configs_root):
         for f in files:
             rel = os.path.relpath(os.path.join(dirpath, f), configs_root).replace(os.sep, "/")
-            if f.endswith(".yaml") and rel.split("/")[0] in folders:
+            if f.endswith(".yaml") and under(rel, folders) and not under(rel, nested):
                 found.append(rel)
     return sorted(found)
 

@@ -11,8 +11,8 @@ import os
 import pytest
 
 from segcore.engine import setup_cfg
-from tests.configs.released import (differences_from_release, load_release, released_configs, released_values,
-                                    same_value)
+from tests.configs.released import (differences_from_release, load_release, our_configs_in_release_folders,
+                                    released_configs, released_values, same_value)
 from tests.paths import CONFIGS
 
 RELEASED = released_configs()
@@ -42,21 +42,11 @@ REQUIRED_KEYS = [
 ]
 
 
-def _our_maskformer_configs():
-    """Our configs under the released top-level folders (so quickstart/ and other families' are left out)."""
-    folders = {rel.split("/")[0] for rel in RELEASED}
-    found = []
-    for dirpath, _dirs, files in os.walk(CONFIGS):
-        for f in files:
-            rel = os.path.relpath(os.path.join(dirpath, f), CONFIGS).replace(os.sep, "/")
-            if f.endswith(".yaml") and rel.split("/")[0] in folders:
-                found.append(rel)
-    return sorted(found)
-
-
 def test_the_released_configs_are_the_ones_here():
+    """Our configs under the released top-level folders (quickstart/ and the other families' files,
+    e.g. SeMask's ade20k-150/semask_swin/, left out) are the released ones."""
     assert len(RELEASED) == 36
-    assert _our_maskformer_configs() == RELEASED
+    assert our_configs_in_release_folders() == RELEASED
 
 
 def test_the_fixture_holds_the_architecture_and_inference_keys():

@@ -46,6 +46,9 @@ NUM_CLASSES_BY_FOLDER = {
 # a MaskFormer too (its decoders are chosen by name inside the MaskFormer meta-architecture).
 META_ARCH_BY_PREFIX = {"per_pixel_baseline": "SemanticSegmentor", "maskformer2": "MaskFormer",
                        "maskformer": "MaskFormer"}
+# SeMask's files (semask_maskformer*_R50_*, maskformer*_semask_swin_*) name "semask" anywhere: the
+# SeMask meta-architecture, and for the Swin ones its backbone with the Semantic Layers.
+SEMASK_META_ARCH, SEMASK_SWIN = "SeMaskMaskFormer", "D2SeMaskSwinTransformer"
 # (depth, stem type, stem width, res5 multi-grid, ImageNet weights) of the original ResNet configs.
 RESNETS = {
     "R50": (50, "basic", 64, None, "detectron2://ImageNetPretrained/torchvision/R-50.pkl"),
@@ -142,7 +145,7 @@ def check_model_against_release(model, keys, v):
         grid = v["MODEL.RESNETS.RES5_MULTI_GRID"] if deeplab else [1, 1, 1]
         assert [b.conv2.dilation[0] for b in model.backbone.res5] == [res5 * g for g in grid]
         assert {b.conv2.dilation[0] for b in model.backbone.res4} == {v["MODEL.RESNETS.RES4_DILATION"]}
-    elif backbone == "D2SwinTransformer":
+    elif backbone in ("D2SwinTransformer", SEMASK_SWIN):
         embed_dim, depths, heads, window = (v[f"MODEL.SWIN.{k}"] for k in ["EMBED_DIM", "DEPTHS", "NUM_HEADS",
                                                                              "WINDOW_SIZE"])
         assert count_blocks(keys, r"backbone\.layers\.(\d)\.blocks\.(\d+)\.") == depths
@@ -152,6 +155,14 @@ def check_model_against_release(model, keys, v):
             table = sd[f"backbone.layers.{i}.blocks.0.attn.relative_position_bias_table"]
             assert tuple(table.shape) == ((2 * window - 1) ** 2, heads[i])
         assert ("backbone.absolute_pos_embed" in keys) == v["MODEL.SWIN.APE"]
+        if backbone == SEMASK_SWIN:  # one Semantic Layer per stage: N_S blocks scoring the K classes
+            assert count_blocks(keys, r"backbone\.layers\.(\d)\.semantic_layer\.class_injection\.(\d+)\.") == \
+                [v["MODEL.SWIN.NUM_SEM_BLOCKS"]] * len(depths)
+            for i in range(len(depths)):
+                q = sd[f"backbone.layers.{i}.semantic_layer.class_injection.0.mlp_cls_q.weight"]
+                assert tuple(q.shape) == (v["MODEL.SEM_SEG_HEAD.NUM_CLASSES"], embed_dim * 2 ** i)
+            windows = [layer.semantic_layer.window_size for layer in model.backbone.layers]
+            assert set(windows) - {None} == {v["MODEL.SWIN.SEM_WINDOW_SIZE"]}
     else:
         raise AssertionError(f"no structural check for backbone {backbone}")
 
@@ -159,7 +170,7 @@ def check_model_against_release(model, keys, v):
     head = model.sem_seg_head
     if hasattr(head, "pixel_decoder"):
         decoder_name = v["MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME"]
-        if v["MODEL.SEM_SEG_HEAD.NAME"] == "MaskFormerHead":
+        if v["MODEL.SEM_SEG_HEAD.NAME"] in ("MaskFormerHead", "BranchMaskFormerHead"):
             assert type(head.pixel_decoder).__name__ == decoder_name
         encoder_layers = count_layers(keys, "sem_seg_head.pixel_decoder.transformer.encoder.layers.")
         assert encoder_layers == (v["MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS"]
@@ -187,7 +198,10 @@ def check_model_against_release(model, keys, v):
             assert count_layers(keys, "sem_seg_head.predictor.transformer.decoder.layers.") == mf["DEC_LAYERS"]
         if mf["ENFORCE_INPUT_PROJ"]:
             assert "sem_seg_head.predictor.input_proj.weight" in keys
-    if v["MODEL.META_ARCHITECTURE"] == "MaskFormer":
+    if v["MODEL.META_ARCHITECTURE"] in ("MaskFormer", SEMASK_META_ARCH):
+        if v["MODEL.META_ARCHITECTURE"] == SEMASK_META_ARCH:
+            assert model.cate_weight == v["MODEL.MASK_FORMER.CATE_WEIGHT"]
+            assert model.semantic_ignore_value == v["MODEL.SEM_SEG_HEAD.IGNORE_VALUE"]
         assert model.num_queries == mf["NUM_OBJECT_QUERIES"]
         for task in ["SEMANTIC", "INSTANCE", "PANOPTIC"]:  # MaskFormer's release has PANOPTIC_ON only
             if f"TEST.{task}_ON" in mf:
@@ -225,7 +239,9 @@ def test_config_builds_its_model(rel_path):
 
     # meta-architecture
     assert type(model).__name__ == cfg.MODEL.META_ARCHITECTURE
-    for prefix, arch in META_ARCH_BY_PREFIX.items():
+    if "semask" in name:
+        assert cfg.MODEL.META_ARCHITECTURE == SEMASK_META_ARCH, rel_path
+    for prefix, arch in ({} if "semask" in name else META_ARCH_BY_PREFIX).items():
         if name.startswith(prefix):
             assert cfg.MODEL.META_ARCHITECTURE == arch, rel_path
             break
@@ -257,7 +273,7 @@ def test_config_builds_its_model(rel_path):
         assert original_weights == weights, rel_path
     elif token in SWINS:
         embed_dim, depths, window, weights = SWINS[token]
-        assert cfg.MODEL.BACKBONE.NAME == "D2SwinTransformer"
+        assert cfg.MODEL.BACKBONE.NAME == (SEMASK_SWIN if "semask" in name else "D2SwinTransformer")
         assert (cfg.MODEL.SWIN.EMBED_DIM, list(cfg.MODEL.SWIN.DEPTHS), cfg.MODEL.SWIN.WINDOW_SIZE) == \
             (embed_dim, depths, window)
         assert count_blocks(keys, r"backbone\.layers\.(\d)\.blocks\.(\d+)\.") == depths
@@ -291,4 +307,13 @@ def test_model_zoo_commands_name_configs_that_the_zoo_marks_correctly():
         if here.strip() == "yes":
             assert os.path.isfile(os.path.join(REPO_ROOT, cfg)), f"MODEL_ZOO.md says {cfg} is here"
     commands = re.findall(r"^python train_net\.py --config-file (\S+) --eval-only MODEL\.WEIGHTS (\S+)$", text, re.M)
-    assert sorted(commands) == sorted((cfg, url) for cfg, url, _ in rows)
+    assert sorted(c for c in commands if "://" in c[1]) == sorted((cfg, url) for cfg, url, _ in rows)
+    # SeMask's checkpoints are Google Drive files, downloaded first: one command per row, on a local file
+    drive_rows = re.findall(r"^\| \[[^\]]+\]\((configs/\S+\.yaml)\).*\[checkpoint\]\((https://drive\.google\.com/file/d/"
+                            r"\S+)\) \| ([^|]+) \|$", text, flags=re.M)
+    assert len(drive_rows) == 3
+    for cfg, _url, here in drive_rows:
+        assert here.strip() == "yes" and os.path.isfile(os.path.join(REPO_ROOT, cfg)), cfg
+    local = [(cfg, weights) for cfg, weights in commands if "://" not in weights]
+    assert sorted(cfg for cfg, _ in local) == sorted(cfg for cfg, _, _ in drive_rows)
+    assert all(weights.endswith(".pth") for _, weights in local) and len({w for _, w in local}) == len(local)

@@ -22,6 +22,8 @@ Examples::
         --write-fixture tests/fixtures/maskformer_original_configs.json --original-revision da3e60d
     python tools/dev/compare_configs_with_original.py --family mask2former \\
         --original-root /tmp/orig/Mask2Former --detectron2-root /tmp/orig/detectron2
+    python tools/dev/compare_configs_with_original.py --family semask_mask2former \\
+        --original-root /tmp/orig/SeMask-Segmentation --detectron2-root /tmp/orig/detectron2
 
 The exit status is 0 when nothing differs, 1 when anything differs and 2 for a usage error (a
 missing checkout, an unknown family).
@@ -39,6 +41,13 @@ top-level config folders that another ``train_net`` reads (left out on both side
 configs live here under the same relative paths as in its original repository (MaskFormer's under
 ``ade20k-150/``, ``coco-panoptic/``, ...; Mask2Former's under ``ade20k/``, ``coco/``,
 ``cityscapes/`` and ``mapillary-vistas/``), so the families' folders do not overlap.
+
+SeMask (Picsart-AI-Research/SeMask-Segmentation) is one repository holding modified copies of
+MaskFormer and Mask2Former (``SeMask-MaskFormer/``, ``SeMask-Mask2Former/``), each with its own
+``train_net.py`` and config functions, and copies of those projects' configs. Its two families,
+``semask_maskformer`` and ``semask_mask2former``, take the SeMask-Segmentation checkout as
+``--original-root`` and compare only the folders SeMask adds (``included_folders``: the
+``semask_swin/`` folders); the copied MaskFormer / Mask2Former configs are those families' business.
 """
 from __future__ import annotations
 
@@ -114,6 +123,8 @@ class Family:
         excluded_folders: top-level folders of ``configs_dir`` that are not compared (configs
             that another ``train_net`` of the original reads with other config functions, e.g.
             Mask2Former's video configs).
+        included_folders: when not empty, the only folders (paths relative to ``configs_dir``)
+            whose configs are compared, on both sides (SeMask's ``semask_swin/`` folders).
     """
 
     name: str
@@ -121,6 +132,13 @@ class Family:
     config_functions: Tuple[ConfigFunction, ...]
     configs_dir: str = "configs"
     excluded_folders: Tuple[str, ...] = ()
+    included_folders: Tuple[str, ...] = ()
+
+    def compares(self, rel_path: str) -> bool:
+        """Whether the config at ``rel_path`` (relative to the config folder, '/'-separated) is compared."""
+        if rel_path.split("/")[0] in self.excluded_folders:
+            return False
+        return not self.included_folders or any(rel_path.startswith(f + "/") for f in self.included_folders)
 
 
 _DEEPLAB = ConfigFunction("detectron2", "projects/DeepLab/deeplab/config.py", "add_deeplab_config")
@@ -138,6 +156,26 @@ FAMILIES: Dict[str, Family] = {
         repository="facebookresearch/Mask2Former",
         config_functions=(_DEEPLAB, ConfigFunction("original", "mask2former/config.py", "add_maskformer2_config")),
         excluded_folders=("youtubevis_2019", "youtubevis_2021"),
+    ),
+    # SeMask-Segmentation/SeMask-MaskFormer's train_net.py: get_cfg(), add_deeplab_config, its
+    # add_mask_former_config (MaskFormer's plus CATE_WEIGHT, SEM_WINDOW_SIZE, NUM_SEM_BLOCKS).
+    "semask_maskformer": Family(
+        name="semask_maskformer",
+        repository="Picsart-AI-Research/SeMask-Segmentation",
+        config_functions=(_DEEPLAB, ConfigFunction("original", "SeMask-MaskFormer/mask_former/config.py",
+                                                   "add_mask_former_config")),
+        configs_dir="SeMask-MaskFormer/configs",
+        included_folders=("ade20k-150/semask_swin",),
+    ),
+    # SeMask-Segmentation/SeMask-Mask2Former's train_net.py: get_cfg(), add_deeplab_config, its
+    # add_maskformer2_config (Mask2Former's plus the same three keys).
+    "semask_mask2former": Family(
+        name="semask_mask2former",
+        repository="Picsart-AI-Research/SeMask-Segmentation",
+        config_functions=(_DEEPLAB, ConfigFunction("original", "SeMask-Mask2Former/mask2former/config.py",
+                                                   "add_maskformer2_config")),
+        configs_dir="SeMask-Mask2Former/configs",
+        included_folders=("ade20k/semantic-segmentation/semask_swin", "cityscapes/semantic-segmentation/semask_swin"),
     ),
 }
 
@@ -304,11 +342,22 @@ def list_configs(root: str) -> List[str]:
     return sorted(found)
 
 
-def our_configs_for(original_files: Sequence[str], configs_root: str) -> List[str]:
-    """Our configs that belong to the compared family: those under the top-level folders the
-    original's config folder has (so ``quickstart/`` and other families' folders are left out)."""
-    folders = {f.split("/")[0] for f in original_files if "/" in f}
-    return [f for f in list_configs(configs_root) if f.split("/")[0] in folders]
+def our_configs_for(original_files: Sequence[str], configs_root: str, included_folders: Sequence[str] = (),
+                    other_families_folders: Sequence[str] = ()) -> List[str]:
+    """Our configs that belong to the compared family: those under ``included_folders`` when
+    given, else under the top-level folders the original's config folder has (so ``quickstart/``
+    and other families' folders are left out), less those under ``other_families_folders`` (the
+    folders another family includes, e.g. SeMask's ``ade20k-150/semask_swin`` inside MaskFormer's
+    ``ade20k-150``)."""
+    def under(f: str, folders: Sequence[str]) -> bool:
+        return any(f.startswith(d + "/") for d in folders)
+
+    if included_folders:
+        found = [f for f in list_configs(configs_root) if under(f, included_folders)]
+    else:
+        folders = {f.split("/")[0] for f in original_files if "/" in f}
+        found = [f for f in list_configs(configs_root) if f.split("/")[0] in folders]
+    return [f for f in found if not under(f, other_families_folders)]
 
 
 def resolve_ours(path: str):
@@ -372,10 +421,12 @@ def compare(family: Family, original_root: str, detectron2_root: str, configs_ro
                        ("our config folder", configs_root)]:
         if not os.path.isdir(path):
             raise ComparisonError(f"The {what} folder {path} does not exist")
-    original_files = [f for f in list_configs(original_configs) if f.split("/")[0] not in family.excluded_folders]
+    original_files = [f for f in list_configs(original_configs) if family.compares(f)]
     if not original_files:
         raise ComparisonError(f"No .yaml file under {original_configs}")
-    ours = our_configs_for(original_files, configs_root)
+    others = [d for other in FAMILIES.values() if other.name != family.name for d in other.included_folders
+              if d not in family.included_folders]
+    ours = our_configs_for(original_files, configs_root, family.included_folders, others)
     default_original = _original_default_config(family, original_root, detectron2_root)
     known_here = our_default_keys()
 
@@ -462,7 +513,9 @@ def fixture_dict(comparison: Comparison, family: Family, *, original_revision: s
     for rel, values in sorted(comparison.original_values.items()):
         configs[rel] = {k: v for k, v in sorted(values.items())
                         if k in defaults and not values_equal(v, defaults[k])}
+    folders = {"folders": list(family.included_folders)} if family.included_folders else {}
     return {
+        **folders,
         "original": {"repository": family.repository, "revision": original_revision,
                      "detectron2_revision": detectron2_revision,
                      "config_functions": [f"{f.checkout}:{f.path}:{f.function}" for f in family.config_functions]},
@@ -478,7 +531,9 @@ def write_fixture(path: str, data: dict) -> None:
     """Write ``data`` (from :func:`fixture_dict`) as JSON with one key per line, so that a change
     of one value is a one-line diff."""
     lines = ["{"]
-    for name in ["original", "generated_by", "key_prefixes", "accepted_differences"]:
+    for name in ["folders", "original", "generated_by", "key_prefixes", "accepted_differences"]:
+        if name not in data:
+            continue
         lines.append(f"  {json.dumps(name)}: {json.dumps(data[name])},")
 
     def block(name: str, values: dict, indent: str) -> List[str]:
@@ -514,8 +569,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--configs-root", default=DEFAULT_CONFIGS_ROOT, help="our config folder")
     parser.add_argument("--write-fixture", metavar="PATH", default=None,
                         help="also write the original values of the architecture, inference, data and solver keys "
-                             "as JSON (tests/fixtures/maskformer_original_configs.json or "
-                             "mask2former_original_configs.json)")
+                             "as JSON (tests/fixtures/maskformer_original_configs.json, "
+                             "mask2former_original_configs.json, semask_maskformer_original_configs.json or "
+                             "semask_mask2former_original_configs.json)")
     parser.add_argument("--original-revision", default="unrecorded", help="recorded in the fixture")
     parser.add_argument("--detectron2-revision", default="unrecorded", help="recorded in the fixture")
     return parser.parse_args(argv)
