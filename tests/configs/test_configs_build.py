@@ -91,7 +91,8 @@ def expected_num_classes(rel_path: str, cfg):
     from segcore.data import MetadataCatalog
 
     meta = MetadataCatalog.get((list(cfg.DATASETS.TEST) or list(cfg.DATASETS.TRAIN))[0])
-    return len(meta.stuff_classes)
+    # an instance dataset has thing classes only; semantic and panoptic ones list every class as stuff
+    return len(meta.stuff_classes) if meta.get("stuff_classes") is not None else len(meta.thing_classes)
 
 
 def backbone_token(name: str):
