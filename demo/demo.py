@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 _DEMO_DIR = os.path.dirname(os.path.abspath(__file__))
 for _path in (os.path.dirname(_DEMO_DIR), _DEMO_DIR):  # the repository root, and predictor.py
@@ -43,6 +43,18 @@ _GLOB_CHARS = set("*?[")
 _WEBCAM_VIDEO_NAME = "webcam.mp4"
 
 logger = logging.getLogger("segcore.demo")
+
+
+def setup_logging() -> logging.Logger:
+    """Set up the demo's console logging and return the demo's logger ("segcore.demo").
+
+    The "fvcore" and "segcore" loggers get one console handler each; the demo's records reach
+    the console through "segcore" only. Calling this again (or after ``default_setup``, as the
+    quickstart does) adds nothing, so every line is printed once.
+    """
+    setup_logger(name="fvcore")
+    setup_logger(name="segcore")
+    return logger
 
 
 def setup_cfg(args: argparse.Namespace):
@@ -184,29 +196,45 @@ def run_on_images(demo: VisualizationDemo, inputs: List[str], output: Optional[s
                   draw_all: bool = False) -> List[str]:
     """Draw every image; save to ``output`` (see :func:`image_output_paths`) or show in a window.
 
+    An image that cannot be read (or whose drawing cannot be written) does not stop the run: an
+    error line names the file and the reason, the other images are processed, and the failures
+    are reported at the end.
+
     Args:
         draw_all: save one drawing per output present, as ``<name>_<output><ext>`` (needs ``output``).
 
     Returns:
-        The files written.
+        The files written (when every image succeeded).
+
+    Raises:
+        SystemExit: some images failed (exit status 1; the message lists each file and why). The
+            drawings of the other images are written before.
     """
     out_paths = image_output_paths(inputs, output) if output else [None] * len(inputs)
-    written = []
+    written: List[str] = []
+    failed: List[Tuple[str, str]] = []
     for path, out_path in zip(tqdm.tqdm(inputs, desc="images", unit="image"), out_paths):
-        img = read_image(path, format="BGR")
+        try:
+            img = read_image(path, format="BGR")
+        except OSError as e:  # missing, unreadable or corrupt (ImageReadError): skip it, report it at the end
+            logger.error(f"Skipping {path}: {e}")
+            failed.append((path, str(e)))
+            continue
         start = time.perf_counter()
         if draw_all:
             predictions = demo.predictor(img)
-            for kind, vis in demo.visualize_all(img, predictions).items():
-                vis.save(_with_output_suffix(out_path, kind))
-                written.append(_with_output_suffix(out_path, kind))
+            drawings = demo.visualize_all(img, predictions)
             logger.info(f"{path}: {_describe(predictions, demo)} in {time.perf_counter() - start:.2f}s")
+            for kind, vis in drawings.items():
+                target = _with_output_suffix(out_path, kind)
+                if _save(vis, target, path, failed):
+                    written.append(target)
             continue
         predictions, vis = demo.run_on_image(img)
         logger.info(f"{path}: {_describe(predictions, demo)} in {time.perf_counter() - start:.2f}s")
         if out_path:
-            vis.save(out_path)
-            written.append(out_path)
+            if _save(vis, out_path, path, failed):
+                written.append(out_path)
         else:
             cv2.namedWindow(WINDOW_NAME, cv2.WINDOW_NORMAL)
             cv2.imshow(WINDOW_NAME, vis.get_image()[:, :, ::-1])
@@ -215,7 +243,21 @@ def run_on_images(demo: VisualizationDemo, inputs: List[str], output: Optional[s
     if output:
         where = written[0] if len(written) == 1 else os.path.abspath(output)
         print(f"Saved {len(written)} visualization(s) to {where}")
+    if failed:
+        lines = "\n".join(f"  {path}: {reason}" for path, reason in failed)
+        raise SystemExit(f"{len(failed)} of {len(inputs)} image(s) could not be processed:\n{lines}")
     return written
+
+
+def _save(vis, out_path: str, input_path: str, failed: List[Tuple[str, str]]) -> bool:
+    """Save one drawing; on an OSError log it, add it to ``failed`` and return False."""
+    try:
+        vis.save(out_path)
+    except OSError as e:
+        logger.error(f"Cannot write the drawing of {input_path} to {out_path}: {e}")
+        failed.append((input_path, f"cannot write {out_path}: {e}"))
+        return False
+    return True
 
 
 def run_on_stream(demo: VisualizationDemo, source, output_path: Optional[str], name: str) -> Optional[str]:
@@ -264,7 +306,9 @@ def main(argv: Optional[List[str]] = None):
         The files written (list of image paths, or ``[video path]``).
 
     Raises:
-        SystemExit: invalid command line (with a message saying what is wrong).
+        SystemExit: invalid command line (status 2, with a message saying what is wrong), or
+            images that could not be processed (status 1, after the others were drawn; the
+            message lists them).
     """
     parser = get_parser()
     args = parser.parse_args(argv)
@@ -295,8 +339,7 @@ def main(argv: Optional[List[str]] = None):
         if ext not in SUPPORTED_VIDEO_EXTENSIONS:
             parser.error(f"--output '{args.output}': a video must end in one of {', '.join(SUPPORTED_VIDEO_EXTENSIONS)}")
 
-    setup_logger(name="fvcore")
-    setup_logger(name="segcore")
+    setup_logging()
     logger.info("Arguments: " + str(args))
     cfg = setup_cfg(args)
     demo = VisualizationDemo(cfg, confidence_threshold=args.confidence_threshold,

@@ -1,13 +1,14 @@
-"""Normalization layers: ``FrozenBatchNorm2d`` and the ``get_norm`` factory."""
+"""Normalization layers: ``FrozenBatchNorm2d``, ``GroupNorm`` and the ``get_norm`` factory."""
 from __future__ import annotations
 
+import math
 from typing import Callable, Union
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["FrozenBatchNorm2d", "get_norm", "NaiveSyncBatchNorm"]
+__all__ = ["FrozenBatchNorm2d", "GroupNorm", "get_norm", "NaiveSyncBatchNorm"]
 
 
 class FrozenBatchNorm2d(nn.Module):
@@ -90,8 +91,32 @@ class NaiveSyncBatchNorm(nn.SyncBatchNorm):
         return super().forward(input)
 
 
+class GroupNorm(nn.GroupNorm):
+    """``nn.GroupNorm`` that also takes inputs with a single value per group and sample.
+
+    With one channel per group (``num_channels == num_groups``) and a 1x1 map, e.g. the stride-32
+    features of an image of at most 32x32 pixels in a model 32 channels wide, every group holds
+    one value: its normalized value is 0, so the output is ``bias``. ``F.group_norm`` computes
+    exactly that for a batch of several such inputs but refuses a batch of one ("Expected more
+    than 1 value per channel when training", also in eval mode); this class returns the same
+    result for any batch size. Otherwise (and for parameters, state-dict names and ``repr``) it
+    is ``nn.GroupNorm``.
+
+    Input (N, C, *) -> output of the same shape.
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        values_per_group = (self.num_channels // self.num_groups) * math.prod(input.shape[2:])
+        if values_per_group == 1 and input.dim() > 1:
+            out = torch.zeros_like(input)
+            if self.affine:
+                out = out + self.bias.view(1, -1, *([1] * (input.dim() - 2))).to(input.dtype)
+            return out
+        return super().forward(input)
+
+
 def _gn(channels: int) -> nn.Module:
-    return nn.GroupNorm(32, channels)
+    return GroupNorm(32, channels)
 
 
 _NORMS: dict = {
@@ -100,7 +125,7 @@ _NORMS: dict = {
     "FrozenBN": FrozenBatchNorm2d,
     "GN": _gn,
     "nnSyncBN": nn.SyncBatchNorm,
-    "LN": lambda channels: nn.GroupNorm(1, channels),
+    "LN": lambda channels: GroupNorm(1, channels),
 }
 
 

@@ -45,7 +45,35 @@ class _ColorfulFormatter(logging.Formatter):
         return prefix + " " + log
 
 
-@functools.lru_cache()  # calling twice with the same arguments does not add handlers twice
+class _StdoutHandler(logging.StreamHandler):
+    """A console handler that writes to the *current* ``sys.stdout``, looked up at every record.
+
+    A plain ``StreamHandler(sys.stdout)`` keeps the stream of the moment it was made, so after
+    ``sys.stdout`` is replaced (``contextlib.redirect_stdout``, pytest's capture) it writes to the
+    old one; this handler follows the replacement.
+    """
+
+    def __init__(self):
+        super().__init__(stream=sys.stdout)
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ / setStream assign it: always sys.stdout
+        pass
+
+
+#: attribute marking the handlers setup_logger added: the console one (True), a file one (its path)
+_CONSOLE_MARK = "_segcore_console"
+_FILE_MARK = "_segcore_log_file"
+
+
+def _has_marked_handler(logger: logging.Logger, mark: str, value) -> bool:
+    return any(getattr(h, mark, None) == value for h in logger.handlers)
+
+
 def setup_logger(
     output: str | None = None,
     distributed_rank: int = 0,
@@ -58,16 +86,23 @@ def setup_logger(
 ) -> logging.Logger:
     """Initialize the logger ``name`` and set its level to DEBUG (as Detectron2's ``setup_logger``).
 
+    Idempotent per logger: a logger gets at most one console handler and one handler per log
+    file, however often (and with whatever other arguments) this is called, so a program that
+    sets up ``segcore`` twice (e.g. ``default_setup`` with an output folder, then the demo
+    without) prints every record once. Records do not propagate to the parent (root) logger
+    unless ``enable_propagation``, so a handler there does not print them a second time.
+
     Args:
         output: a file name (ending in ``.txt`` or ``.log``) or a directory (the log goes to
             ``<output>/log.txt``); ``None`` for no file. Ranks > 0 write ``<file>.rank<R>``.
         distributed_rank: rank of this process; only rank 0 logs to the console.
-        color: colourful console output.
+        color: colourful console output (decided by the call that adds the console handler).
         name: the root name of the logger to configure.
         abbrev_name: shown instead of ``name`` on the console (default: ``"sc"`` for
             ``"segcore"``, else ``name``).
         enable_propagation: also pass records to the parent (root) logger.
-        configure_stdout: add the console handler.
+        configure_stdout: add the console handler (to the current ``sys.stdout``) if the logger
+            has none yet.
 
     Returns:
         logging.Logger: the configured logger.
@@ -80,8 +115,8 @@ def setup_logger(
         abbrev_name = "sc" if name == "segcore" else name
 
     plain_formatter = logging.Formatter(_LOG_FORMAT, datefmt=_DATE_FORMAT)
-    if configure_stdout and distributed_rank == 0:
-        ch = logging.StreamHandler(stream=sys.stdout)
+    if configure_stdout and distributed_rank == 0 and not _has_marked_handler(logger, _CONSOLE_MARK, True):
+        ch = _StdoutHandler()
         ch.setLevel(logging.DEBUG)
         if color:
             formatter: logging.Formatter = _ColorfulFormatter(
@@ -93,6 +128,7 @@ def setup_logger(
         else:
             formatter = plain_formatter
         ch.setFormatter(formatter)
+        setattr(ch, _CONSOLE_MARK, True)
         logger.addHandler(ch)
 
     if output is not None:
@@ -102,11 +138,13 @@ def setup_logger(
             filename = os.path.join(output, "log.txt")
         if distributed_rank > 0:
             filename = filename + f".rank{distributed_rank}"
-        PathManager.mkdirs(os.path.dirname(filename) or ".")
-        fh = logging.StreamHandler(_cached_log_stream(filename))
-        fh.setLevel(logging.DEBUG)
-        fh.setFormatter(plain_formatter)
-        logger.addHandler(fh)
+        if not _has_marked_handler(logger, _FILE_MARK, filename):
+            PathManager.mkdirs(os.path.dirname(filename) or ".")
+            fh = logging.StreamHandler(_cached_log_stream(filename))
+            fh.setLevel(logging.DEBUG)
+            fh.setFormatter(plain_formatter)
+            setattr(fh, _FILE_MARK, filename)
+            logger.addHandler(fh)
     return logger
 
 

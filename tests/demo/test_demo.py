@@ -235,6 +235,58 @@ def test_demo_images_end_to_end(demo_cli, stub_config, tmp_path):
     assert cv2.imread(str(out_dir / "b.png")).shape == (30, 20, 3)
 
 
+def test_demo_continues_after_an_unreadable_image_and_exits_nonzero(demo_cli, stub_config, tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    _image_file(folder / "a.png")
+    (folder / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n but the rest is not an image")
+    _image_file(folder / "c.png", 30, 20)
+    out_dir = tmp_path / "out"
+    with pytest.raises(SystemExit) as e:
+        demo_cli.main(["--config-file", stub_config, "--input", str(folder / "*.png"), "--output", str(out_dir)])
+    # a message (exit status 1) listing exactly the file that failed, and why
+    message = e.value.code
+    assert isinstance(message, str) and "1 of 3 image(s)" in message
+    assert str(folder / "b.png") in message and "corrupt or not an image" in message
+    assert "a.png" not in message and "c.png" not in message
+    # the images after the bad one were processed: their drawings are written
+    assert sorted(os.listdir(out_dir)) == ["a.png", "c.png"]
+    assert cv2.imread(str(out_dir / "c.png")).shape == (30, 20, 3)
+    captured = capsys.readouterr()
+    log = captured.out + captured.err
+    skip_lines = [line for line in log.splitlines() if "Skipping" in line]
+    assert len(skip_lines) == 1 and str(folder / "b.png") in skip_lines[0]
+    assert "Saved 2 visualization(s)" in captured.out
+
+
+def test_draw_all_continues_after_an_unreadable_image(demo_cli, tmp_path):
+    preds = _three_outputs()
+    good = tmp_path / "good.png"
+    cv2.imwrite(str(good), _bgr())
+    missing = tmp_path / "gone.png"  # listed, then deleted before it is read
+    demo = VisualizationDemo(None, metadata=_metadata(), predictor=lambda i: preds)
+    with pytest.raises(SystemExit, match="gone.png"):
+        demo_cli.run_on_images(demo, [str(missing), str(good)], str(tmp_path / "out"), draw_all=True)
+    assert len(os.listdir(tmp_path / "out")) == 3  # one drawing per output of good.png
+
+
+def test_demo_logs_each_line_once(demo_cli, capsys):
+    import logging
+
+    segcore_logger = logging.getLogger("segcore")
+    before = list(segcore_logger.handlers)
+    try:
+        demo_cli.setup_logging()
+        demo_cli.setup_logging()  # e.g. main() run twice in one process, or after default_setup
+        demo_cli.logger.info("demo-log-line-7f3a")
+        captured = capsys.readouterr()
+        assert (captured.out + captured.err).count("demo-log-line-7f3a") == 1
+    finally:
+        for handler in segcore_logger.handlers[:]:
+            if handler not in before:
+                segcore_logger.removeHandler(handler)
+
+
 def test_demo_video_end_to_end(demo_cli, stub_config, tmp_path):
     video = str(tmp_path / "clip.avi")
     with VideoWriter(video, 8.0, (40, 32)) as w:

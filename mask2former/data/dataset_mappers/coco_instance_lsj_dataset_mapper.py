@@ -59,6 +59,8 @@ class COCOInstanceLSJDatasetMapper(LSJMapperBase):
             KeyError: no "annotations", or a non-crowd annotation without "segmentation",
                 "bbox" or "bbox_mode" (the message names the image file).
             ValueError: an unsupported segmentation, or an RLE whose size is not the image's.
+            LabelOutOfRangeError: a "category_id" outside [0, ``num_classes``) (the message names
+                the image and the values).
             FileNotFoundError / ImageReadError / SizeMismatchError: unreadable image, or a size
                 that disagrees with the dict's "height"/"width".
         """
@@ -67,9 +69,10 @@ class COCOInstanceLSJDatasetMapper(LSJMapperBase):
         image = self.read_checked_image(dataset_dict)
         if "annotations" not in dataset_dict:
             raise KeyError(f"Instance dataset dict of '{file_name}' has no 'annotations'")
+        self.check_category_ids(dataset_dict["annotations"], file_name, "annotation category ids")
         original_shape = image.shape[:2]
 
-        image, transforms, padding_mask = self.augment(image)
+        image, transforms, padding_mask = self.augment(image, file_name)
         image_shape = (image.shape[0], image.shape[1])  # h, w
 
         annos: List[dict] = []

@@ -62,6 +62,8 @@ class COCOPanopticLSJDatasetMapper(LSJMapperBase):
             RuntimeError: the mapper was built with ``is_train=False``.
             ValueError: no "pan_seg_file_name".
             KeyError: no "segments_info", or a segment without "id" or "category_id".
+            LabelOutOfRangeError: a segment "category_id" outside [0, ``num_classes``) (the
+                message names the panoptic PNG and the values).
             FileNotFoundError / ImageReadError / SizeMismatchError: unreadable files, or sizes
                 that disagree (the messages name the files).
         """
@@ -72,9 +74,11 @@ class COCOPanopticLSJDatasetMapper(LSJMapperBase):
             raise ValueError(f"Cannot find 'pan_seg_file_name' for panoptic segmentation dataset {file_name}.")
         if "segments_info" not in dataset_dict:
             raise KeyError(f"Panoptic dataset dict of '{file_name}' has no 'segments_info'")
-        pan_seg_gt = read_panoptic_png(dataset_dict.pop("pan_seg_file_name"), image, file_name)
+        pan_seg_file = dataset_dict.pop("pan_seg_file_name")
+        self.check_category_ids(dataset_dict["segments_info"], pan_seg_file, "segment category ids")
+        pan_seg_gt = read_panoptic_png(pan_seg_file, image, file_name)
 
-        image, transforms, padding_mask = self.augment(image)
+        image, transforms, padding_mask = self.augment(image, file_name)
         # the same geometry for the panoptic map: colours are resized with nearest neighbour
         pan_seg_gt = rgb2id(transforms.apply_segmentation(pan_seg_gt))
         # the crop pads label maps with 255, i.e. the id of (255, 255, 255): make padding VOID instead

@@ -9,12 +9,17 @@ list in ``build_transform_gen`` of ``coco_{instance,panoptic}_new_baseline_datas
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
-from mask_former.data.dataset_mappers.base import IMAGE_PAD_VALUE, MaskFormerMapperBase
+from mask_former.data.dataset_mappers.base import (
+    IMAGE_PAD_VALUE,
+    MaskFormerMapperBase,
+    apply_augmentations,
+    num_classes_from_config,
+)
 from segcore.config import configurable
 from segcore.data import transforms as T
 
@@ -89,6 +94,10 @@ class LSJMapperBase(MaskFormerMapperBase):
         augmentations: augmentations or fixed transforms, applied in order
             (:func:`build_lsj_augmentation` from a config).
         image_format: "RGB" or "BGR" (``INPUT.FORMAT``).
+        num_classes: K (``MODEL.SEM_SEG_HEAD.NUM_CLASSES``): a segment's or annotation's
+            "category_id" outside [0, K) is an error naming the file (see
+            :meth:`~mask_former.data.dataset_mappers.base.MaskFormerMapperBase.check_category_ids`);
+            None checks nothing.
 
     Unlike the MaskFormer mappers, nothing is padded after the augmentations
     (``size_divisibility`` is -1): ``FixedSizeCrop`` already pads to the output size.
@@ -101,13 +110,16 @@ class LSJMapperBase(MaskFormerMapperBase):
         *,
         augmentations: Sequence[Union[T.Augmentation, T.Transform]],
         image_format: str,
+        num_classes: Optional[int] = None,
     ):
-        super().__init__(is_train, augmentations=augmentations, image_format=image_format, size_divisibility=-1)
+        super().__init__(is_train, augmentations=augmentations, image_format=image_format, size_divisibility=-1,
+                         num_classes=num_classes)
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True) -> dict:
         """Augmentations: :func:`build_lsj_augmentation` (INPUT.IMAGE_SIZE, INPUT.MIN_SCALE,
-        INPUT.MAX_SCALE, INPUT.RANDOM_FLIP); image format INPUT.FORMAT.
+        INPUT.MAX_SCALE, INPUT.RANDOM_FLIP); image format INPUT.FORMAT; ``num_classes``
+        MODEL.SEM_SEG_HEAD.NUM_CLASSES.
 
         Raises:
             ValueError: ``is_train`` is False (LSJ has no inference augmentation), or the
@@ -124,17 +136,25 @@ class LSJMapperBase(MaskFormerMapperBase):
                 random_flip=cfg.INPUT.RANDOM_FLIP,
             ),
             "image_format": cfg.INPUT.FORMAT,
+            "num_classes": num_classes_from_config(cfg),
         }
 
-    def augment(self, image: np.ndarray) -> Tuple[np.ndarray, T.TransformList, torch.Tensor]:
+    def augment(self, image: np.ndarray,
+                file_name: str = "<unknown file>") -> Tuple[np.ndarray, T.TransformList, torch.Tensor]:
         """Apply the augmentations to an (H, W, C) uint8 image.
+
+        Args:
+            image: the image read from ``file_name``.
+            file_name: the image file, named in errors.
 
         Returns:
             (augmented (H', W', C) image, the transforms applied, (H', W') bool padding mask
             (True on padding, see :func:`lsj_padding_mask`)).
+
+        Raises:
+            ValueError: an augmentation cannot handle the image (the message names the file).
         """
-        aug_input = T.AugInput(image)
-        transforms = aug_input.apply_augmentations(self.tfm_gens)
+        aug_input, transforms = apply_augmentations(self.tfm_gens, T.AugInput(image), file_name)
         return aug_input.image, transforms, lsj_padding_mask(transforms, image.shape[:2])
 
     @staticmethod

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from segcore.config import configurable
-from segcore.layers import Conv2d, ShapeSpec, c2_xavier_fill, get_norm
+from segcore.layers import Conv2d, GroupNorm, ShapeSpec, c2_xavier_fill, get_norm
 from segcore.modeling import SEM_SEG_HEADS_REGISTRY
 
 from mask_former.modeling.heads.feature_routing import PixelDecoderOutput
@@ -128,7 +128,7 @@ class MSDeformAttnPixelDecoder(nn.Module):
         # encoder input projections, coarsest level first
         self.input_proj = nn.ModuleList(
             nn.Sequential(nn.Conv2d(v.channels, conv_dim, kernel_size=1),
-                          nn.GroupNorm(INPUT_PROJ_NORM_GROUPS, conv_dim))
+                          GroupNorm(INPUT_PROJ_NORM_GROUPS, conv_dim))
             for _, v in encoder_shapes[::-1])
         for proj in self.input_proj:
             nn.init.xavier_uniform_(proj[0].weight, gain=1)

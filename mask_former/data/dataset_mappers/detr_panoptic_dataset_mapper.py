@@ -20,6 +20,7 @@ from segcore.data import detection_utils as utils
 from segcore.data import transforms as T
 from segcore.data.panoptic_utils import rgb2id
 
+from .base import apply_augmentations, check_category_ids, num_classes_from_config
 from .mask_former_panoptic_dataset_mapper import read_panoptic_png, segments_to_instances
 
 __all__ = ["CROP_PROBABILITY", "CROP_SHORT_EDGE_LENGTHS", "DETRPanopticDatasetMapper", "build_transform_gen"]
@@ -77,6 +78,7 @@ class DETRPanopticDatasetMapper:
         crop_gen: Optional[List[T.Augmentation]],
         tfm_gens: List[T.Augmentation],
         image_format: str,
+        num_classes: Optional[int] = None,
     ):
         """
         Args:
@@ -85,12 +87,17 @@ class DETRPanopticDatasetMapper:
                 or None for no crop path.
             tfm_gens: the augmentations of the plain path; the last one is the final resize.
             image_format: "RGB" or "BGR" (``INPUT.FORMAT``), see :func:`read_image`.
+            num_classes: K (``MODEL.SEM_SEG_HEAD.NUM_CLASSES``): in training, a segment
+                "category_id" outside [0, K) is an error naming the panoptic PNG; None checks nothing.
 
         Raises:
-            ValueError: ``tfm_gens`` is empty.
+            ValueError: ``tfm_gens`` is empty, or ``num_classes`` is not positive.
         """
         if len(tfm_gens) == 0:
             raise ValueError("DETRPanopticDatasetMapper needs at least one augmentation in tfm_gens")
+        if num_classes is not None and int(num_classes) <= 0:
+            raise ValueError(f"DETRPanopticDatasetMapper: num_classes must be positive or None, got {num_classes}")
+        self.num_classes = None if num_classes is None else int(num_classes)
         self.crop_gen = crop_gen
         self.tfm_gens = tfm_gens
         logging.getLogger(__name__).info(
@@ -103,7 +110,7 @@ class DETRPanopticDatasetMapper:
     def from_config(cls, cfg, is_train: bool = True) -> dict:
         """``crop_gen`` when INPUT.CROP.ENABLED and training: [ResizeShortestEdge([400, 500, 600],
         sample_style="choice"), RandomCrop(INPUT.CROP.TYPE, INPUT.CROP.SIZE)]; ``tfm_gens`` from
-        :func:`build_transform_gen`."""
+        :func:`build_transform_gen`; ``num_classes`` MODEL.SEM_SEG_HEAD.NUM_CLASSES."""
         if cfg.INPUT.CROP.ENABLED and is_train:
             crop_gen = [
                 T.ResizeShortestEdge(list(CROP_SHORT_EDGE_LENGTHS), sample_style="choice"),
@@ -116,6 +123,7 @@ class DETRPanopticDatasetMapper:
             "crop_gen": crop_gen,
             "tfm_gens": build_transform_gen(cfg, is_train),
             "image_format": cfg.INPUT.FORMAT,
+            "num_classes": num_classes_from_config(cfg),
         }
 
     def augmentations_for(self, use_crop: bool) -> List[T.Augmentation]:
@@ -135,6 +143,8 @@ class DETRPanopticDatasetMapper:
 
         Raises:
             KeyError: "pan_seg_file_name" without "segments_info".
+            LabelOutOfRangeError: in training, a segment "category_id" outside [0, ``num_classes``)
+                (the message names the panoptic PNG and the values).
             FileNotFoundError / ImageReadError / SizeMismatchError: unreadable files or sizes
                 that disagree (the messages name the files).
         """
@@ -149,7 +159,7 @@ class DETRPanopticDatasetMapper:
         else:
             # one draw per image, before the augmentations' own draws (as the original)
             augs = self.augmentations_for(np.random.rand() <= CROP_PROBABILITY)
-        image, transforms = T.apply_transform_gens(augs, image)
+        image, transforms = apply_augmentations(augs, image, file_name)
 
         image_shape = image.shape[:2]  # h, w
         dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
@@ -161,7 +171,9 @@ class DETRPanopticDatasetMapper:
         if "pan_seg_file_name" in dataset_dict:
             if "segments_info" not in dataset_dict:
                 raise KeyError(f"Panoptic dataset dict of '{file_name}' has no 'segments_info'")
-            pan_seg_gt = read_panoptic_png(dataset_dict.pop("pan_seg_file_name"), original_image, file_name)
+            pan_seg_file = dataset_dict.pop("pan_seg_file_name")
+            check_category_ids(dataset_dict["segments_info"], self.num_classes, pan_seg_file, "segment category ids")
+            pan_seg_gt = read_panoptic_png(pan_seg_file, original_image, file_name)
             pan_seg_gt = rgb2id(transforms.apply_segmentation(pan_seg_gt))
             dataset_dict["instances"] = segments_to_instances(pan_seg_gt, dataset_dict["segments_info"], image_shape)
         return dataset_dict

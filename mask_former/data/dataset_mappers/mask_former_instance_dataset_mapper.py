@@ -17,7 +17,7 @@ from segcore.data import detection_utils as utils
 from segcore.data import transforms as T
 from segcore.structures import BitMasks, Instances
 
-from .base import IMAGE_PAD_VALUE, MaskFormerMapperBase
+from .base import IMAGE_PAD_VALUE, MaskFormerMapperBase, apply_augmentations, num_classes_from_config
 
 __all__ = ["MaskFormerInstanceDatasetMapper"]
 
@@ -40,14 +40,16 @@ class MaskFormerInstanceDatasetMapper(MaskFormerMapperBase):
     Padding: as in the original, to exactly ``size_divisibility`` x ``size_divisibility`` pixels
     (bottom and right) when ``size_divisibility > 0``.
 
-    Constructor arguments: those of :class:`MaskFormerMapperBase`.
+    Constructor arguments: those of :class:`MaskFormerMapperBase`; with ``num_classes`` every
+    annotation's "category_id" must lie in [0, ``num_classes``).
     """
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True) -> dict:
         """Augmentations: ResizeShortestEdge(INPUT.MIN_SIZE_TRAIN, INPUT.MAX_SIZE_TRAIN,
         INPUT.MIN_SIZE_TRAIN_SAMPLING); RandomCrop(INPUT.CROP.TYPE, INPUT.CROP.SIZE) if
-        INPUT.CROP.ENABLED; ColorAugSSDTransform(INPUT.FORMAT) if INPUT.COLOR_AUG_SSD; RandomFlip."""
+        INPUT.CROP.ENABLED; ColorAugSSDTransform(INPUT.FORMAT) if INPUT.COLOR_AUG_SSD; RandomFlip.
+        ``num_classes``: MODEL.SEM_SEG_HEAD.NUM_CLASSES."""
         augs: List[Union[T.Augmentation, T.Transform]] = [
             T.ResizeShortestEdge(
                 cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN, cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING
@@ -63,6 +65,7 @@ class MaskFormerInstanceDatasetMapper(MaskFormerMapperBase):
             "augmentations": augs,
             "image_format": cfg.INPUT.FORMAT,
             "size_divisibility": cfg.INPUT.SIZE_DIVISIBILITY,
+            "num_classes": num_classes_from_config(cfg),
         }
 
     def __call__(self, dataset_dict: dict) -> dict:
@@ -79,20 +82,22 @@ class MaskFormerInstanceDatasetMapper(MaskFormerMapperBase):
             KeyError: no "annotations", or a non-crowd annotation without "segmentation".
             ValueError: an unsupported segmentation, or an augmented image larger than
                 ``size_divisibility``.
+            LabelOutOfRangeError: a "category_id" outside [0, ``num_classes``) (the message
+                names the image and the values).
             FileNotFoundError / ImageReadError / SizeMismatchError: unreadable image or a size
                 that disagrees with the dict's.
         """
         dataset_dict = copy.deepcopy(dataset_dict)  # modified below
         file_name = dataset_dict["file_name"]
         image = self.read_checked_image(dataset_dict)
-
-        aug_input = T.AugInput(image)
-        aug_input, transforms = T.apply_transform_gens(self.tfm_gens, aug_input)
-        image = aug_input.image
-        h, w = image.shape[:2]
-
         if "annotations" not in dataset_dict:
             raise KeyError(f"Instance dataset dict of '{file_name}' has no 'annotations'")
+        self.check_category_ids(dataset_dict["annotations"], file_name, "annotation category ids")
+
+        aug_input = T.AugInput(image)
+        aug_input, transforms = apply_augmentations(self.tfm_gens, aug_input, file_name)
+        image = aug_input.image
+        h, w = image.shape[:2]
         annos = []
         for i, obj in enumerate(dataset_dict.pop("annotations")):
             if obj.get("iscrowd", 0) != 0:

@@ -20,7 +20,7 @@ from segcore.data import transforms as T
 from segcore.data.panoptic_utils import rgb2id
 from segcore.structures import BitMasks, Instances
 
-from .base import IMAGE_PAD_VALUE
+from .base import IMAGE_PAD_VALUE, apply_augmentations
 from .mask_former_semantic_dataset_mapper import MaskFormerSemanticDatasetMapper
 
 __all__ = ["MaskFormerPanopticDatasetMapper", "PANOPTIC_VOID_ID", "segments_to_instances"]
@@ -67,11 +67,14 @@ def segments_to_instances(pan_seg: np.ndarray, segments_info: List[dict], image_
 def read_panoptic_png(file_name: str, image: np.ndarray, image_file: str) -> np.ndarray:
     """Read a COCO panoptic PNG as an (H, W, 3) uint8 RGB array and check it has the image's size.
 
+    See :func:`segcore.data.detection_utils.read_pan_seg` for the PNG modes accepted.
+
     Raises:
         FileNotFoundError / ImageReadError: the file is missing or unreadable.
+        ValueError: a PNG mode whose colours cannot be read exactly (e.g. 16-bit grayscale).
         SizeMismatchError: its size differs from the image's (both files are named).
     """
-    pan_seg = utils.read_image(file_name, "RGB")
+    pan_seg = utils.read_pan_seg(file_name)
     if tuple(pan_seg.shape[:2]) != tuple(image.shape[:2]):
         raise utils.SizeMismatchError(
             f"Panoptic segmentation '{file_name}' has size (H, W) = {tuple(pan_seg.shape[:2])} but its image "
@@ -89,7 +92,9 @@ class MaskFormerPanopticDatasetMapper(MaskFormerSemanticDatasetMapper):
     the augmentations (the panoptic map with nearest-neighbour resizing, through the transforms'
     ``apply_segmentation``); pad; build one mask per non-crowd segment.
 
-    Constructor arguments and ``from_config`` are those of :class:`MaskFormerSemanticDatasetMapper`.
+    Constructor arguments and ``from_config`` are those of :class:`MaskFormerSemanticDatasetMapper`;
+    with ``num_classes`` the segments' "category_id" (and the semantic labels, when read) must
+    lie in [0, ``num_classes``).
 
     Output dict (the input dict's keys plus):
         "image": uint8 (C, H, W) tensor, padded with 128.
@@ -117,6 +122,8 @@ class MaskFormerPanopticDatasetMapper(MaskFormerSemanticDatasetMapper):
             ValueError: no "pan_seg_file_name", instance "annotations" present, or an augmented
                 image larger than ``size_divisibility``.
             KeyError: no "segments_info".
+            LabelOutOfRangeError: a segment "category_id" or a semantic label outside
+                [0, ``num_classes``) (the message names the file and the values).
             FileNotFoundError / ImageReadError / SizeMismatchError: unreadable files or sizes
                 that disagree (the messages name the files).
         """
@@ -127,8 +134,10 @@ class MaskFormerPanopticDatasetMapper(MaskFormerSemanticDatasetMapper):
         sem_seg_gt: Optional[np.ndarray] = None
         if "sem_seg_file_name" in dataset_dict:
             sem_seg_file = dataset_dict.pop("sem_seg_file_name")
+            sem_seg_gt = utils.read_sem_seg(sem_seg_file)
+            self.check_label_map(sem_seg_gt, self.ignore_label, sem_seg_file)
             # torch cannot resize uint16, so labels go through the augmentations as float64 (as the original)
-            sem_seg_gt = utils.read_sem_seg(sem_seg_file).astype("double")
+            sem_seg_gt = sem_seg_gt.astype("double")
             utils.check_sem_seg_size(image, sem_seg_gt, file_name, sem_seg_file)
 
         if "pan_seg_file_name" not in dataset_dict:
@@ -137,11 +146,13 @@ class MaskFormerPanopticDatasetMapper(MaskFormerSemanticDatasetMapper):
             raise KeyError(f"Panoptic dataset dict of '{file_name}' has no 'segments_info'")
         if "annotations" in dataset_dict:
             raise ValueError(f"Panoptic segmentation dataset should not have 'annotations' ({file_name}).")
-        pan_seg_gt = read_panoptic_png(dataset_dict.pop("pan_seg_file_name"), image, file_name)
+        pan_seg_file = dataset_dict.pop("pan_seg_file_name")
         segments_info = dataset_dict["segments_info"]
+        self.check_category_ids(segments_info, pan_seg_file, "segment category ids")
+        pan_seg_gt = read_panoptic_png(pan_seg_file, image, file_name)
 
         aug_input = T.AugInput(image, sem_seg=sem_seg_gt)
-        aug_input, transforms = T.apply_transform_gens(self.tfm_gens, aug_input)
+        aug_input, transforms = apply_augmentations(self.tfm_gens, aug_input, file_name)
         image = aug_input.image
         if sem_seg_gt is not None:
             sem_seg_gt = aug_input.sem_seg

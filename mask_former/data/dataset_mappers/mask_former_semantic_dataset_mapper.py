@@ -9,7 +9,7 @@ set of class-mask pairs).
 from __future__ import annotations
 
 import copy
-from typing import List, Union
+from typing import List, Optional, Union
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from segcore.data import detection_utils as utils
 from segcore.data import transforms as T
 from segcore.structures import BitMasks, Instances
 
-from .base import IMAGE_PAD_VALUE, MaskFormerMapperBase
+from .base import IMAGE_PAD_VALUE, MaskFormerMapperBase, apply_augmentations, num_classes_from_config
 
 __all__ = ["MaskFormerSemanticDatasetMapper"]
 
@@ -54,6 +54,7 @@ class MaskFormerSemanticDatasetMapper(MaskFormerMapperBase):
         image_format: str,
         ignore_label: int,
         size_divisibility: int,
+        num_classes: Optional[int] = None,
     ):
         """
         Args:
@@ -62,9 +63,11 @@ class MaskFormerSemanticDatasetMapper(MaskFormerMapperBase):
             image_format: "RGB" or "BGR" (``INPUT.FORMAT``), see :func:`read_image`.
             ignore_label: label value of ignored pixels (the dataset's ``ignore_label``).
             size_divisibility: pad to exactly this height and width in pixels; <= 0 disables.
+            num_classes: K (``MODEL.SEM_SEG_HEAD.NUM_CLASSES``): labels outside [0, K) other than
+                ``ignore_label`` are an error naming the label file; None checks nothing.
         """
         super().__init__(is_train, augmentations=augmentations, image_format=image_format,
-                         size_divisibility=size_divisibility)
+                         size_divisibility=size_divisibility, num_classes=num_classes)
         self.ignore_label = ignore_label
 
     @classmethod
@@ -73,7 +76,8 @@ class MaskFormerSemanticDatasetMapper(MaskFormerMapperBase):
         INPUT.MIN_SIZE_TRAIN_SAMPLING); RandomCrop_CategoryAreaConstraint(INPUT.CROP.TYPE,
         INPUT.CROP.SIZE, INPUT.CROP.SINGLE_CATEGORY_MAX_AREA, MODEL.SEM_SEG_HEAD.IGNORE_VALUE) if
         INPUT.CROP.ENABLED; ColorAugSSDTransform(INPUT.FORMAT) if INPUT.COLOR_AUG_SSD; RandomFlip.
-        ``ignore_label`` comes from the metadata of the first training dataset.
+        ``ignore_label`` comes from the metadata of the first training dataset, ``num_classes``
+        from MODEL.SEM_SEG_HEAD.NUM_CLASSES.
 
         Raises:
             ValueError: DATASETS.TRAIN is empty.
@@ -107,6 +111,7 @@ class MaskFormerSemanticDatasetMapper(MaskFormerMapperBase):
             "image_format": cfg.INPUT.FORMAT,
             "ignore_label": ignore_label,
             "size_divisibility": cfg.INPUT.SIZE_DIVISIBILITY,
+            "num_classes": num_classes_from_config(cfg),
         }
 
     def __call__(self, dataset_dict: dict) -> dict:
@@ -122,6 +127,8 @@ class MaskFormerSemanticDatasetMapper(MaskFormerMapperBase):
             RuntimeError: the mapper was built with ``is_train=False``.
             ValueError: no "sem_seg_file_name", instance "annotations" present, or an augmented
                 image larger than ``size_divisibility``.
+            LabelOutOfRangeError: a label outside [0, ``num_classes``) that is not the ignore
+                label (the message names the label file and the values).
             FileNotFoundError / ImageReadError / SizeMismatchError: unreadable files or sizes
                 that disagree (the messages name the files).
         """
@@ -133,8 +140,10 @@ class MaskFormerSemanticDatasetMapper(MaskFormerMapperBase):
                 f"Cannot find 'sem_seg_file_name' for semantic segmentation dataset {dataset_dict['file_name']}."
             )
         sem_seg_file = dataset_dict.pop("sem_seg_file_name")
+        sem_seg_gt = utils.read_sem_seg(sem_seg_file)
+        self.check_label_map(sem_seg_gt, self.ignore_label, sem_seg_file)
         # torch cannot resize uint16, so labels go through the augmentations as float64 (as the original)
-        sem_seg_gt = utils.read_sem_seg(sem_seg_file).astype("double")
+        sem_seg_gt = sem_seg_gt.astype("double")
         utils.check_sem_seg_size(image, sem_seg_gt, dataset_dict["file_name"], sem_seg_file)
         if "annotations" in dataset_dict:
             raise ValueError(
@@ -142,7 +151,7 @@ class MaskFormerSemanticDatasetMapper(MaskFormerMapperBase):
             )
 
         aug_input = T.AugInput(image, sem_seg=sem_seg_gt)
-        aug_input, _ = T.apply_transform_gens(self.tfm_gens, aug_input)
+        aug_input, _ = apply_augmentations(self.tfm_gens, aug_input, dataset_dict["file_name"])
         image = aug_input.image
         sem_seg_gt = aug_input.sem_seg
 

@@ -158,7 +158,8 @@ class ResizeShortestEdge(Augmentation):
 
     @staticmethod
     def get_output_shape(oldh: int, oldw: int, short_edge_length: int, max_size: int) -> Tuple[int, int]:
-        """The (new_h, new_w) in pixels for an ``oldh`` x ``oldw`` input."""
+        """The (new_h, new_w) in pixels for an ``oldh`` x ``oldw`` input (Detectron2's rule; each side
+        at least 1 pixel, so an extreme aspect ratio such as 1 x 4000 does not round to 0)."""
         size = short_edge_length * 1.0
         scale = size / min(oldh, oldw)
         if oldh < oldw:
@@ -169,7 +170,7 @@ class ResizeShortestEdge(Augmentation):
             scale = max_size * 1.0 / max(newh, neww)
             newh = newh * scale
             neww = neww * scale
-        return int(newh + 0.5), int(neww + 0.5)
+        return max(1, int(newh + 0.5)), max(1, int(neww + 0.5))
 
     def get_transform(self, image: np.ndarray) -> Transform:
         h, w = image.shape[:2]

@@ -160,3 +160,12 @@ def test_apply_transform_gens_with_image_only():
     assert out.shape == (2, 3, 3) and isinstance(tfms, T.TransformList)
     with pytest.raises(TypeError):
         T.AugInput(np.zeros((2, 2), np.int32))
+
+
+def test_resize_shortest_edge_keeps_at_least_one_pixel():
+    # 1 x 4000 with short edge 512 and max 1333: the long side is capped, the short one would round to 0
+    assert T.ResizeShortestEdge.get_output_shape(1, 4000, 512, 1333) == (1, 1333)
+    assert T.ResizeShortestEdge.get_output_shape(4000, 1, 512, 1333) == (1333, 1)
+    image = np.zeros((1, 4000, 3), np.uint8)
+    out = T.ResizeShortestEdge(512, 1333).get_transform(image).apply_image(image)
+    assert out.shape == (1, 1333, 3)
