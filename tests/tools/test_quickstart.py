@@ -50,3 +50,35 @@ def test_maskformer_semantic_quickstart_reports_miou_and_the_majority_baseline(q
 def test_a_model_without_the_task_is_refused(quickstart):
     with pytest.raises(SystemExit):
         quickstart.main(["--model", "maskformer", "--task", "instance"])
+
+
+def test_the_readme_table_is_rendered_from_the_summaries_and_replaced_between_the_markers(quickstart, tmp_path):
+    summaries = [
+        {"model": "maskformer", "task": "semantic", "config": "configs/quickstart/a.yaml", "mIoU": 92.24, "pACC": 96.4,
+         "majority_class_mIoU": 1.94, "seconds": {"generate": 8.0, "train+eval": 306.4, "demo": 1.0},
+         "total_seconds": 315.4},
+        {"model": "mask2former", "task": "instance", "config": "configs/quickstart/b.yaml", "AP": 41.26, "AP50": 70.0,
+         "AP75": 40.0, "seconds": {"generate": 0.1, "train+eval": 59.0, "demo": 2.0}, "total_seconds": 61.1},
+    ]
+    table = quickstart.render_results_table(summaries, "a test machine")
+    rows = [line for line in table.splitlines() if line.startswith("| mask")]
+    assert rows[0].startswith("| maskformer | semantic | `configs/quickstart/a.yaml` | 92.2 |")
+    assert rows[0].endswith("| 5 min 06 s | 5 min 15 s |")
+    assert "| 41.3 | 70.0 |" in rows[1] and rows[1].endswith("| 59 s | 1 min 01 s |")
+    assert "a test machine" in table and "mIoU 1.9." in table
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{quickstart.README_BEGIN}\nold table\n{quickstart.README_END}\nrest\n")
+    quickstart.update_readme(str(readme), table)
+    text = readme.read_text()
+    assert "old table" not in text and table in text and text.startswith("intro\n") and text.endswith("rest\n")
+    quickstart.update_readme(str(readme), "second")  # idempotent: the markers stay
+    assert text.count(quickstart.README_BEGIN) == 1 and "second" in readme.read_text() and table not in readme.read_text()
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="no"):
+        quickstart.update_readme(str(readme), table)
+
+
+def test_update_readme_needs_all(quickstart):
+    with pytest.raises(SystemExit):
+        quickstart.main(["--update-readme"])
