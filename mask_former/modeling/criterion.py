@@ -208,7 +208,52 @@ class SetCriterion(nn.Module):
             torch.distributed.all_reduce(n)
         return torch.clamp(n / get_world_size(), min=1).item()
 
+    @staticmethod
+    def check_finite(outputs: dict) -> None:
+        """Raise FloatingPointError if a prediction of any decoder layer holds NaN or inf.
+
+        Checked before matching: the Hungarian matcher would otherwise fail inside scipy
+        ("matrix contains invalid numeric entries") without saying why. One host-device
+        synchronization for all layers; the offending outputs are looked up only on failure.
+
+        Args:
+            outputs: ``{"pred_logits", "pred_masks", ..., "aux_outputs": [per-layer dicts]}``.
+
+        Raises:
+            FloatingPointError: names each non-finite output (e.g. ``pred_masks``) and its layer
+                (``aux_outputs[i]`` = decoder layer i, the last layer's outputs are the top level).
+        """
+        aux = outputs.get("aux_outputs") or []
+        num_layers = len(aux) + 1
+        layers = [(f"aux_outputs[{i}] (decoder layer {i + 1} of {num_layers})", o) for i, o in enumerate(aux)]
+        layers.append((f"the final outputs (decoder layer {num_layers} of {num_layers})",
+                       {k: v for k, v in outputs.items() if k != "aux_outputs"}))
+        tensors = [(layer, name, v) for layer, out in layers for name, v in out.items()
+                   if isinstance(v, torch.Tensor) and v.is_floating_point()]
+        if not tensors:
+            return
+        finite = torch.stack([torch.isfinite(v).all().to(tensors[0][2].device) for _, _, v in tensors])
+        if bool(finite.all()):
+            return
+        bad = []
+        for (layer, name, v), ok in zip(tensors, finite.tolist()):
+            if not ok:
+                nan = int(torch.isnan(v).sum())
+                inf = int(torch.isinf(v).sum())
+                bad.append(f"{name} of {layer}: {nan} NaN and {inf} inf of {v.numel()} values")
+        raise FloatingPointError(
+            "The model's predictions are not finite, so they cannot be matched to the targets (training "
+            "diverged: lower SOLVER.BASE_LR or enable SOLVER.CLIP_GRADIENTS): " + "; ".join(bad)
+        )
+
     def forward(self, outputs: dict, targets: List[dict]) -> Dict[str, torch.Tensor]:
+        """The losses of every decoder layer's predictions (see the class docstring).
+
+        Raises:
+            FloatingPointError: a prediction of some layer is NaN or infinite
+                (:meth:`check_finite`), before any matching.
+        """
+        self.check_finite(outputs)
         outputs_without_aux = {k: v for k, v in outputs.items() if k != "aux_outputs"}
         indices = self.matcher(outputs_without_aux, targets)
         num_masks = self.num_masks(targets, next(iter(outputs_without_aux.values())).device)

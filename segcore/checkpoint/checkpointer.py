@@ -4,10 +4,15 @@ What this adds to fvcore's ``Checkpointer``:
 
 * **atomic saves**: a checkpoint (and the ``last_checkpoint`` tag) is written to a temporary
   file in the same folder, flushed, ``fsync`` ed and moved into place with ``os.replace``, so a
-  crash never leaves a partial file under a checkpoint name;
+  crash never leaves a partial file under a checkpoint name; the temporary files of a save that
+  was killed are removed by the next run (:meth:`Checkpointer.remove_stale_temporary_files`);
+* **finite weights only**: :meth:`Checkpointer.save` refuses (``FloatingPointError`` naming the
+  tensors) a model with NaN or infinite weights, so ``last_checkpoint`` always names a usable one;
 * **safe loads**: ``.pth`` files are read with ``torch.load(weights_only=True)``; Detectron2
   ``.pkl`` files with a restricted unpickler (:mod:`.safe_pickle`). Readers are chosen by file
-  suffix (:attr:`Checkpointer.file_readers`), so more formats can be added;
+  suffix (:attr:`Checkpointer.file_readers`), so more formats can be added. Any file that
+  cannot be read (not a checkpoint, truncated, corrupt, not a dict of weights) raises
+  :class:`CheckpointReadError` naming the file and the format expected;
 * **name matching** for pretrained weights (Detectron2's heuristics, :mod:`.c2_model_loading`):
   a file with ``"matching_heuristics": True`` (Detectron2 ``.pkl`` files from converters, every
   ``.pth`` file, as in Detectron2), or a Caffe2 ``.pkl`` (no ``__author__``), is loaded by the
@@ -22,9 +27,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import pickle
+import re
 import tempfile
 from typing import IO, Any, Callable
+
+import numpy as np
 
 import torch
 from fvcore.common.checkpoint import Checkpointer as _FvCheckpointer
@@ -37,11 +44,57 @@ from segcore.utils import comm
 from segcore.utils.file_io import PathManager
 
 from .c2_model_loading import align_and_update_state_dicts, group_keys_by_prefix
-from .safe_pickle import safe_load
+from .safe_pickle import UnsafePickleError, safe_load
 
-__all__ = ["Checkpointer", "DetectionCheckpointer", "PeriodicCheckpointer", "atomic_write", "format_incompatible_keys"]
+__all__ = ["CheckpointReadError", "Checkpointer", "DetectionCheckpointer", "PeriodicCheckpointer",
+           "UnsafeCheckpointError", "atomic_write", "format_incompatible_keys"]
 
 LAST_CHECKPOINT_FILE = "last_checkpoint"
+# The temporary files atomic_write makes for Checkpointer.save: ".<name>.pth.<8 random chars>.tmp"
+# and ".last_checkpoint.<8 random chars>.tmp" (tempfile.mkstemp's random part).
+_STALE_TEMP_FILE = re.compile(r"\.(?:.+\.pth|" + re.escape(LAST_CHECKPOINT_FILE) + r")\.[a-z0-9_]{8}\.tmp")
+#: what a file of each suffix must be (for error messages); other suffixes are PyTorch files
+EXPECTED_FORMATS = {
+    ".pkl": "a Detectron2 .pkl weight file: a pickled dict {'model': {name: ndarray}, '__author__': ...} "
+            "(or Caffe2's {'blobs': {name: ndarray}} / {name: ndarray})",
+}
+_EXPECTED_TORCH_FORMAT = ("a PyTorch .pth checkpoint: torch.save of a dict {'model': state_dict, ...} or of a bare "
+                          "state dict {name: tensor}")
+# The message torch.load(weights_only=True) gives when it refuses a global.
+_WEIGHTS_ONLY_REFUSAL = "Weights only load failed"
+
+
+def _weights_only_refusal(message: str) -> str:
+    """The gist of torch.load's (long) refusal message: which global it refused."""
+    match = re.search(r"WeightsUnpickler error: (.*?)(?: Please use|\n|$)", message)
+    detail = match.group(1).strip().rstrip(".") if match else message.strip().splitlines()[0]
+    return (f"torch.load(weights_only=True) refused it: {detail}; a weight file may hold tensors and plain "
+            "containers only (if the file is trusted, load it with torch.load and save its state dict)")
+
+
+class CheckpointReadError(ValueError):
+    """A checkpoint or weight file could not be read: not a checkpoint at all, truncated,
+    corrupt, or not holding a dict of weights.
+
+    Attributes:
+        path: the file.
+        expected: the format the file was read as (from its suffix).
+        reason: what went wrong.
+    """
+
+    def __init__(self, path: str, expected: str, reason: str):
+        self.path = path
+        self.expected = expected
+        self.reason = reason
+        super().__init__(f"Cannot read the checkpoint {path}: {reason}. Expected {expected}.")
+
+    def __reduce__(self):  # keep the three arguments through pickling (multiprocessing)
+        return type(self), (self.path, self.expected, self.reason)
+
+
+class UnsafeCheckpointError(CheckpointReadError, UnsafePickleError):
+    """A checkpoint refers to objects a weight file may not hold (code, arbitrary classes);
+    refused without running anything. Also an :class:`~.safe_pickle.UnsafePickleError`."""
 # Buffers that old checkpoints may lack and that the model's config initializes anyway.
 _IGNORED_MISSING_BUFFERS = ("pixel_mean", "pixel_std")
 # Top-level entries of a weight file that describe it and are not handed back by ``load``.
@@ -168,10 +221,14 @@ class Checkpointer(_FvCheckpointer):
         self.incompatible_keys: _IncompatibleKeys | None = None
         self.matched_keys: dict[str, str] = {}
         self._mismatch_sources: dict[str, str] = {}
+        self._stale_files_checked = False
 
     # ------------------------------------------------------------------ saving
     def save(self, name: str, **kwargs: Any) -> None:
         """Write ``<save_dir>/<name>.pth`` atomically and tag it in ``last_checkpoint``.
+
+        The first save of this checkpointer first removes the temporary files of an earlier
+        save that was killed (:meth:`remove_stale_temporary_files`).
 
         Args:
             name: file name without the ``.pth`` suffix (no folder part).
@@ -179,6 +236,9 @@ class Checkpointer(_FvCheckpointer):
 
         Raises:
             ValueError: ``name`` contains a path separator.
+            FloatingPointError: a weight or buffer of the model is NaN or infinite (the message
+                names them); nothing is written and ``last_checkpoint`` keeps naming the last
+                good checkpoint.
         """
         if not self.save_dir or not self.save_to_disk:
             return
@@ -186,13 +246,70 @@ class Checkpointer(_FvCheckpointer):
         save_file = os.path.join(self.save_dir, basename)
         if os.path.basename(save_file) != basename:
             raise ValueError(f"Checkpoint name must be a plain file name, got {name!r}")
-        data: dict[str, Any] = {"model": self.model.state_dict()}
+        model_state = self.model.state_dict()
+        self._check_finite(model_state, save_file)
+        if not self._stale_files_checked:
+            self.remove_stale_temporary_files()
+        data: dict[str, Any] = {"model": model_state}
         for key, obj in self.checkpointables.items():
             data[key] = obj.state_dict()
         data.update(kwargs)
         self.logger.info(f"Saving checkpoint to {save_file}")
         atomic_write(save_file, lambda f: torch.save(data, f), self.path_manager)
         self.tag_last_checkpoint(basename)
+
+    def _check_finite(self, model_state: dict[str, Any], save_file: str) -> None:
+        """Raise FloatingPointError naming the floating-point tensors of ``model_state`` that hold
+        NaN or infinite values."""
+        bad = []
+        num_float = 0
+        for key, value in model_state.items():
+            if not (isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex())):
+                continue
+            num_float += 1
+            if not bool(torch.isfinite(value).all()):
+                nan = int(torch.isnan(value).sum())
+                bad.append(f"{key} ({nan} NaN, {int((~torch.isfinite(value)).sum()) - nan} inf of {value.numel()})")
+        if not bad:
+            return
+        last = self.get_checkpoint_file() if self.has_checkpoint() else ""
+        shown = ", ".join(bad[:10]) + (f", ... ({len(bad) - 10} more)" if len(bad) > 10 else "")
+        raise FloatingPointError(
+            f"Refusing to save {save_file}: {len(bad)} of the model's {num_float} floating-point tensors are "
+            f"not finite (training diverged): {shown}. Nothing was written; last_checkpoint "
+            + (f"still names {last}." if last else "names no checkpoint.")
+        )
+
+    def remove_stale_temporary_files(self) -> list[str]:
+        """Remove, from ``save_dir``, the temporary files that a save killed half-way left behind
+        (``.<name>.pth.XXXXXXXX.tmp`` and ``.last_checkpoint.XXXXXXXX.tmp``, the names
+        :func:`atomic_write` gives them; nothing else). Logged as a warning.
+
+        Only a checkpointer that saves (main process, local ``save_dir``) removes anything;
+        :class:`~segcore.engine.DefaultTrainer` calls this when a run starts.
+
+        Returns:
+            list[str]: the removed paths.
+        """
+        self._stale_files_checked = True
+        if not self.save_dir or not self.save_to_disk or "://" in self.save_dir or not os.path.isdir(self.save_dir):
+            return []
+        removed = []
+        for name in sorted(os.listdir(self.save_dir)):
+            if not _STALE_TEMP_FILE.fullmatch(name):
+                continue
+            path = os.path.join(self.save_dir, name)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:  # removed meanwhile
+                continue
+            removed.append(path)
+        if removed:
+            self.logger.warning(
+                f"Removed {len(removed)} half-written temporary file(s) left by an interrupted checkpoint save: "
+                + ", ".join(removed)
+            )
+        return removed
 
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:
         """Atomically write ``last_filename_basename`` into ``<save_dir>/last_checkpoint``."""
@@ -221,11 +338,15 @@ class Checkpointer(_FvCheckpointer):
         Raises:
             FileNotFoundError: ``path`` does not exist.
             OSError: a URL could not be downloaded (the message gives the URL and the local
-                cache path to put the file at).
+                cache path to put the file at), or the file system refused the read.
+            CheckpointReadError: the file cannot be read as a checkpoint of the format its
+                suffix implies (not a checkpoint, truncated, corrupt, not a dict of weights);
+                the message names the file and the format expected.
+            UnsafeCheckpointError: the file holds objects that a weight file may not hold
+                (a :class:`CheckpointReadError` and a ``pickle.UnpicklingError``).
             AmbiguousMatchError: with name matching, one checkpoint key matches two model keys.
             RuntimeError: ``strict`` and the keys differ (the message lists them).
             KeyError: a requested checkpointable was not registered with this checkpointer.
-            pickle.UnpicklingError: the file holds objects that a weight file may not hold.
         """
         if not path:
             self.logger.info("No checkpoint found. Initializing model from scratch")
@@ -233,8 +354,6 @@ class Checkpointer(_FvCheckpointer):
         self.logger.info(f"[Checkpointer] Loading from {path} ...")
         local_path = self._get_local_path(path)
         checkpoint = self._load_file(local_path)
-        if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
-            raise ValueError(f"Checkpoint {path} does not contain a state dict (got {type(checkpoint).__name__})")
         try:
             incompatible = self._load_model(checkpoint)
         except ValueError as e:
@@ -282,29 +401,71 @@ class Checkpointer(_FvCheckpointer):
         raise FileNotFoundError(f"Checkpoint file not found: {path}")
 
     def _load_file(self, filename: str) -> dict[str, Any]:
-        """Read a local checkpoint file with the reader registered for its suffix.
+        """Read a local checkpoint file with the reader registered for its suffix and check
+        that it holds ``{"model": {name: tensor or ndarray}, ...}``.
 
         Returns:
             dict: ``{"model": {name: tensor or ndarray}, ...}``; with
             ``"matching_heuristics": True`` when names must be matched approximately.
+
+        Raises:
+            CheckpointReadError / UnsafeCheckpointError: see :meth:`load`.
+            OSError: the file system refused the read (the error names the file).
         """
         suffix = os.path.splitext(filename)[1].lower()
         reader = getattr(self, self.file_readers.get(suffix, "_load_torch_file"))
-        return reader(filename)
+        expected = EXPECTED_FORMATS.get(suffix, _EXPECTED_TORCH_FORMAT)
+        try:
+            checkpoint = reader(filename)
+        except (CheckpointReadError, OSError):
+            raise
+        except UnsafePickleError as e:
+            raise UnsafeCheckpointError(filename, expected, str(e).rstrip(".")) from e
+        # A corrupt or truncated file can make torch.load or the unpickler raise almost any
+        # exception type (KeyError for an unknown opcode, EOFError, RuntimeError from the zip
+        # reader, ...): all of them mean the same thing here.
+        except Exception as e:
+            if _WEIGHTS_ONLY_REFUSAL in str(e):
+                raise UnsafeCheckpointError(filename, expected, _weights_only_refusal(str(e))) from e
+            raise CheckpointReadError(
+                filename, expected, f"it is truncated, corrupt or not a weight file ({type(e).__name__}: {e})"
+            ) from e
+        self._check_layout(checkpoint, filename, expected)
+        return checkpoint
+
+    @staticmethod
+    def _check_layout(checkpoint: Any, filename: str, expected: str) -> None:
+        """Raise CheckpointReadError unless ``checkpoint`` is ``{"model": {str: tensor or ndarray}, ...}``."""
+        if not isinstance(checkpoint, dict):
+            raise CheckpointReadError(filename, expected, f"it holds a {type(checkpoint).__name__}, not a dict")
+        weights = checkpoint.get("model")
+        if not isinstance(weights, dict):
+            raise CheckpointReadError(
+                filename, expected, f"its 'model' entry is a {type(weights).__name__}, not a dict of weights"
+            )
+        bad = [(k, v) for k, v in weights.items()
+               if not isinstance(k, str) or not isinstance(v, (torch.Tensor, np.ndarray))]
+        if bad:
+            key, value = bad[0]
+            raise CheckpointReadError(
+                filename, expected,
+                f"{len(bad)} of its {len(weights)} weights are not tensors or arrays with string names "
+                f"(e.g. {key!r}: {type(value).__name__})",
+            )
 
     def _load_torch_file(self, filename: str) -> dict[str, Any]:
         """A ``torch.save`` file, read with ``weights_only=True``; a bare state dict is wrapped.
 
         As in Detectron2, names are matched approximately (``matching_heuristics``) unless the
-        file sets ``"matching_heuristics": False``; exact names always win the matching."""
-        try:
-            loaded = torch.load(filename, map_location=torch.device("cpu"), weights_only=True)
-        except pickle.UnpicklingError as e:  # objects that weights_only refuses
-            raise pickle.UnpicklingError(f"Cannot load checkpoint {filename}: {e}") from e
-        except (RuntimeError, EOFError) as e:  # truncated or not a torch file
-            raise RuntimeError(f"Cannot load checkpoint {filename}: {e}") from e
+        file sets ``"matching_heuristics": False``; exact names always win the matching.
+
+        Raises:
+            CheckpointReadError: the file holds something other than a dict.
+            whatever ``torch.load`` raises (:meth:`_load_file` turns it into a CheckpointReadError).
+        """
+        loaded = torch.load(filename, map_location=torch.device("cpu"), weights_only=True)
         if not isinstance(loaded, dict):
-            raise ValueError(f"Checkpoint {filename} holds a {type(loaded).__name__}, expected a dict")
+            raise CheckpointReadError(filename, _EXPECTED_TORCH_FORMAT, f"it holds a {type(loaded).__name__}, not a dict")
         if "model" not in loaded:
             loaded = {"model": loaded}
         loaded.setdefault("matching_heuristics", True)
@@ -318,7 +479,7 @@ class Checkpointer(_FvCheckpointer):
         with self.path_manager.open(filename, "rb") as f:
             data = safe_load(f, source=filename)
         if not isinstance(data, dict):
-            raise ValueError(f"Checkpoint {filename} holds a {type(data).__name__}, expected a dict")
+            raise CheckpointReadError(filename, EXPECTED_FORMATS[".pkl"], f"it holds a {type(data).__name__}, not a dict")
         if "model" in data and "__author__" in data:
             self.logger.info(f"Reading a file from '{data['__author__']}'")
             return data

@@ -35,8 +35,11 @@ class MapDataset(data.Dataset):
     """Apply ``map_func`` (e.g. a dataset mapper) to each element of a dataset (Detectron2 ``MapDataset``).
 
     ``map_func`` may return None to reject an element: for a map-style dataset another index is
-    then drawn at random from those not yet rejected (a warning is logged from the third retry
-    on); for an iterable dataset the element is skipped.
+    then drawn at random from those not rejected during this call (a warning is logged from the
+    third retry on); for an iterable dataset the element is skipped. The draw uses Python's global
+    ``random`` module, which the training loader seeds from each image's position, so the
+    replacement is a function of the position (an interrupted and resumed run draws the same one;
+    Detectron2 draws from a generator of its own, whose state depends on the process's history).
     """
 
     def __init__(self, dataset, map_func: Callable[[Any], Any]):
@@ -47,8 +50,6 @@ class MapDataset(data.Dataset):
         """
         self._dataset = dataset
         self._map_func = map_func
-        self._rng = random.Random(42)
-        self._fallback_candidates = set(range(len(dataset)))
 
     def __new__(cls, dataset, map_func):
         if isinstance(dataset, data.IterableDataset):
@@ -69,19 +70,21 @@ class MapDataset(data.Dataset):
         """
         retry_count = 0
         cur_idx = int(idx)
+        rejected = set()
         while True:
             mapped = self._map_func(self._dataset[cur_idx])
             if mapped is not None:
-                self._fallback_candidates.add(cur_idx)
                 return mapped
             retry_count += 1
-            self._fallback_candidates.discard(cur_idx)
-            if not self._fallback_candidates:
+            rejected.add(cur_idx)
+            if len(rejected) == len(self):
                 raise RuntimeError(
                     f"The mapper returned None for every element of a dataset of {len(self)} elements "
                     f"(first rejected index: {idx}); nothing left to load"
                 )
-            cur_idx = self._rng.choice(sorted(self._fallback_candidates))
+            cur_idx = random.randrange(len(self))
+            while cur_idx in rejected:
+                cur_idx = random.randrange(len(self))
             if retry_count >= 3:
                 logger.warning("Failed to apply the mapper to index %d, retry count: %d", idx, retry_count)
 

@@ -36,7 +36,7 @@ from segcore.modeling import SemanticSegmentorWithTTA, build_model, model_output
 from segcore.solver import build_lr_scheduler, build_optimizer
 from segcore.utils import comm
 from segcore.utils.collect_env import collect_env_info
-from segcore.utils.env import seed_all_rng
+from segcore.utils.env import derive_seed, reseed_all_rng, seed_all_rng
 from segcore.utils.events import CommonMetricPrinter, EventWriter, JSONWriter, TensorboardXWriter
 from segcore.utils.file_io import PathManager
 from segcore.utils.logger import setup_logger
@@ -335,7 +335,12 @@ class DefaultTrainer(TrainerBase):
        test-time augmentation at the end (:meth:`test_with_TTA`), and writers every
        :attr:`writer_period` iterations: console (losses, lr, ETA), ``metrics.json`` and
        TensorBoard (main process).
-    4. :meth:`resume_or_load` restores the model, optimizer, scheduler and iteration.
+    4. :meth:`resume_or_load` restores the model, optimizer, scheduler, iteration, the training
+       data stream's position and the seed, so that a resumed run ends with the same weights as
+       an uninterrupted one (see :meth:`resume_or_load`).
+    5. Before every iteration, Python's, NumPy's and torch's generators are seeded from
+       (:attr:`seed`, rank, iteration), so what an iteration draws (dropout, point sampling,
+       ...) does not depend on what ran before it (an evaluation, a previous run).
 
     Example::
 
@@ -346,6 +351,8 @@ class DefaultTrainer(TrainerBase):
     Attributes:
         scheduler, checkpointer, cfg, start_iter, max_iter; ``model``, ``data_loader`` and
         ``optimizer`` are those of the inner trainer.
+        seed: the base of the per-iteration seeds: ``SEED`` when >= 0, else a random one shared
+            by all processes; saved in the checkpoint and restored on resume.
     """
 
     #: Iterations between two writes of the console line, metrics.json and TensorBoard.
@@ -366,9 +373,12 @@ class DefaultTrainer(TrainerBase):
 
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = Checkpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        # Half-written checkpoints of a run killed while saving: this run owns the folder now.
+        self.checkpointer.remove_stale_temporary_files()
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
+        self.seed = int(cfg.SEED) if cfg.SEED >= 0 else comm.shared_random_seed()
         self.register_hooks(self.build_hooks())
 
     @property
@@ -386,10 +396,18 @@ class DefaultTrainer(TrainerBase):
     def resume_or_load(self, resume: bool = True) -> None:
         """Resume from ``OUTPUT_DIR/last_checkpoint`` or start from ``cfg.MODEL.WEIGHTS``.
 
-        With ``resume`` and a checkpoint in ``OUTPUT_DIR``: load the model, optimizer, lr
-        scheduler (and grad scaler) states and continue at the saved iteration + 1, with the
-        same lr as an uninterrupted run. Otherwise load only the model weights of
+        With ``resume`` and a checkpoint in ``OUTPUT_DIR``: load the model (weights and
+        buffers), the optimizer, lr scheduler and grad scaler states, the training data
+        stream's state (the sampler's seed, the loader's seed, each process's position in the
+        index stream and the images waiting in aspect-ratio buckets) and the seed of the
+        per-iteration random streams, and continue at the saved iteration + 1. With the same
+        config and number of processes, the run then ends with the same weights, bit for bit
+        on the CPU, as one that was never interrupted. Otherwise load only the model weights of
         ``cfg.MODEL.WEIGHTS`` (if any) and start at iteration 0.
+
+        Raises:
+            segcore.checkpoint.CheckpointReadError: the checkpoint or the weight file cannot
+                be read (the message names the file and the format expected).
         """
         self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=resume)
         if resume and self.checkpointer.has_checkpoint():
@@ -403,6 +421,8 @@ class DefaultTrainer(TrainerBase):
         cfg = self.cfg.clone()
         cfg.defrost()
         cfg.DATALOADER.NUM_WORKERS = 0  # the PreciseBN loader: save memory and time
+        if cfg.SEED >= 0:  # its own random stream, not a copy of the training loader's
+            cfg.SEED = derive_seed(cfg.SEED, "precise_bn")
 
         ret: list[hooks.HookBase | None] = [
             hooks.IterationTimer(),
@@ -456,17 +476,38 @@ class DefaultTrainer(TrainerBase):
             verify_results(self.cfg, results)
         return results
 
+    def before_step(self) -> None:
+        """Seed Python's, NumPy's and torch's generators from (:attr:`seed`, rank, iteration), then
+        run the hooks' ``before_step``."""
+        # Each iteration's random streams depend on (seed, rank, iteration) only, so a resumed
+        # run draws what an uninterrupted one draws whatever ran before (e.g. an evaluation).
+        reseed_all_rng(derive_seed(self.seed, "iteration", comm.get_rank(), self.iter))
+        super().before_step()
+
     def run_step(self) -> None:
         self._trainer.iter = self.iter
         self._trainer.run_step()
 
     def state_dict(self) -> dict:
+        """:meth:`TrainerBase.state_dict` + ``"seed"`` + ``"_trainer"`` (the inner trainer's:
+        optimizer, data loader, grad scaler)."""
         ret = super().state_dict()
+        ret["seed"] = self.seed
         ret["_trainer"] = self._trainer.state_dict()
         return ret
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore what :meth:`state_dict` saved; the checkpoint's seed replaces ``SEED`` (warned
+        about when they differ), so the resumed run continues the same random streams."""
         super().load_state_dict(state_dict)
+        if "seed" in state_dict:
+            seed = int(state_dict["seed"])
+            if self.cfg.SEED >= 0 and seed != self.cfg.SEED:
+                logging.getLogger(__name__).warning(
+                    f"Resuming with the checkpoint's seed {seed}, not SEED {self.cfg.SEED}, so that the run "
+                    "continues as it would have without interruption."
+                )
+            self.seed = seed
         self._trainer.load_state_dict(state_dict["_trainer"])
 
     # ------------------------------------------------------------- builders

@@ -305,6 +305,23 @@ class PreciseBN(HookBase):
         if is_final or (self._period > 0 and next_iter % self._period == 0):
             self.update_stats()
 
+    def state_dict(self) -> dict:
+        """``{"data_loader": state}`` when its loader has a state (see
+        :class:`segcore.data.build.TrainLoader`), so a resumed run continues its batches; this
+        is the main process's state (with aspect-ratio grouping, other processes' positions
+        may differ and are then not exactly restored)."""
+        if self._disabled or not callable(getattr(self._data_loader, "state_dict", None)):
+            return {}
+        return {"data_loader": self._data_loader.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Continue the loader from a saved :meth:`state_dict` at the next update."""
+        if self._disabled or "data_loader" not in state_dict:
+            return
+        if callable(getattr(self._data_loader, "load_state_dict", None)):
+            self._data_loader.load_state_dict(state_dict["data_loader"])
+            self._data_iter = None  # the next update draws from the restored position
+
     def update_stats(self) -> None:
         """Run the update now (on every process)."""
         from fvcore.nn.precise_bn import update_bn_stats

@@ -9,6 +9,7 @@ dict, backward, optimizer step); :class:`AMPTrainer` adds automatic mixed precis
 from __future__ import annotations
 
 import logging
+import re
 import time
 import warnings
 import weakref
@@ -91,7 +92,10 @@ class TrainerBase:
         """Run iterations ``start_iter .. max_iter - 1``.
 
         Raises:
-            whatever a hook or :meth:`run_step` raises (logged first; ``after_train`` still runs).
+            FloatingPointError: non-finite values (predictions, losses, weights to save); the
+                message names the iteration (``iteration=N``), added when the error lacks it.
+            whatever else a hook or :meth:`run_step` raises (logged first; ``after_train``
+                still runs).
         """
         logger.info(f"Starting training from iteration {start_iter}")
         self.iter = self.start_iter = start_iter
@@ -106,6 +110,12 @@ class TrainerBase:
                 # After the loop iter is max_iter - 1; make it max_iter so that after_train sees
                 # the number of finished iterations (as Detectron2).
                 self.iter += 1
+            except FloatingPointError as e:
+                # Non-finite values (predictions, losses, weights): say at which iteration.
+                logger.exception("Exception during training:")
+                if re.search(rf"\biteration={self.iter}\b", str(e)):
+                    raise
+                raise FloatingPointError(f"At iteration={self.iter}: {e}") from e
             except Exception:
                 logger.exception("Exception during training:")
                 raise
@@ -178,9 +188,14 @@ class SimpleTrainer(TrainerBase):
     loss tensors (or one scalar tensor). Each iteration records ``total_loss``, every loss
     (averaged over processes) and ``data_time`` (max over processes, seconds) in the storage.
 
+    A data loader with ``state_dict()`` / ``load_state_dict()`` (such as
+    :class:`segcore.data.build.TrainLoader`) is checkpointed with the trainer: its state after
+    the last batch used, one per process (gathered every iteration when the loader says its
+    state differs across processes), so that a resumed run continues the same stream.
+
     Raises (from :meth:`run_step`):
-        FloatingPointError: a loss is NaN or infinite (the message gives the iteration and the
-            loss dict); the optimizer step is not taken.
+        FloatingPointError: a loss is NaN or infinite (the message gives the iteration, the
+            non-finite terms and the loss dict); the optimizer step is not taken.
     """
 
     def __init__(
@@ -206,6 +221,8 @@ class SimpleTrainer(TrainerBase):
         self.model = model
         self.data_loader = data_loader
         self._data_loader_iter_obj = None
+        # every process's loader state, when gathered (see _record_data_loader_state)
+        self._data_loader_states: list | None = None
         self.optimizer = optimizer
         self.gather_metric_period = gather_metric_period
         self.zero_grad_before_forward = zero_grad_before_forward
@@ -227,7 +244,60 @@ class SimpleTrainer(TrainerBase):
     def _next_batch(self) -> tuple[Any, float]:
         start = time.perf_counter()
         data = next(self._data_loader_iter)
-        return data, time.perf_counter() - start
+        data_time = time.perf_counter() - start
+        self._record_data_loader_state()
+        return data, data_time
+
+    def _loader_is_stateful(self) -> bool:
+        loader = self.data_loader
+        return callable(getattr(loader, "state_dict", None)) and callable(getattr(loader, "load_state_dict", None))
+
+    def _record_data_loader_state(self) -> None:
+        """With several processes and a loader whose position differs across them, gather every
+        process's state now (all processes run this step), so that the checkpoint, written by
+        the main process alone, holds them all."""
+        if (
+            comm.get_world_size() > 1
+            and self._loader_is_stateful()
+            and getattr(self.data_loader, "state_differs_across_ranks", True)
+        ):
+            self._data_loader_states = comm.all_gather(self.data_loader.state_dict())
+
+    def _data_loader_state_dict(self) -> dict:
+        """``{"world_size": W, "states": [state of rank 0, ...]}`` (one shared state when the
+        processes' states cannot differ)."""
+        if self._data_loader_states is not None:
+            states = list(self._data_loader_states)
+        else:
+            states = [self.data_loader.state_dict()]
+        return {"world_size": comm.get_world_size(), "states": states}
+
+    def _load_data_loader_state_dict(self, saved: Mapping | None) -> None:
+        if saved is None:
+            logger.warning(
+                "The checkpoint has no data-loader state (it was written by an older version): the "
+                "training data stream starts again from its beginning."
+            )
+            return
+        saved_world_size, states = saved["world_size"], saved["states"]
+        world_size, rank = comm.get_world_size(), comm.get_rank()
+        if saved_world_size == world_size:
+            state = states[rank] if len(states) == world_size else states[0]
+            self._data_loader_states = list(states) if len(states) == world_size else None
+        else:
+            # Another partition of the index stream: continue at the same number of elements
+            # drawn over all processes (not the exact batches of an uninterrupted run).
+            state = dict(states[0])
+            state["position"] = int(state["position"]) * saved_world_size // world_size
+            state["pending"] = []
+            self._data_loader_states = None
+            logger.warning(
+                f"The checkpoint's data-loader state was saved with {saved_world_size} processes, this run "
+                f"has {world_size}: the data stream continues at the same number of images but is not the "
+                "one an uninterrupted run would have seen."
+            )
+        self.data_loader.load_state_dict(state)
+        self._data_loader_iter_obj = None  # the next batch comes from the restored position
 
     def run_step(self) -> None:
         if not self.model.training:
@@ -285,19 +355,33 @@ class SimpleTrainer(TrainerBase):
                 storage.put_scalars(**metrics_dict)
 
     def state_dict(self) -> dict:
+        """:meth:`TrainerBase.state_dict` + ``"optimizer"`` + ``"data_loader"`` (for a loader
+        with a state: see the class docstring)."""
         ret = super().state_dict()
         ret["optimizer"] = self.optimizer.state_dict()
+        if self._loader_is_stateful():
+            ret["data_loader"] = self._data_loader_state_dict()
         return ret
 
     def load_state_dict(self, state_dict: Mapping) -> None:
+        """Restore the iteration, hooks, optimizer and, for a loader with a state, its position
+        (a checkpoint without one is warned about)."""
         super().load_state_dict(state_dict)
         self.optimizer.load_state_dict(state_dict["optimizer"])
+        if self._loader_is_stateful():
+            self._load_data_loader_state_dict(state_dict.get("data_loader"))
 
 
 def _check_finite_values(metrics: Mapping[str, float], cur_iter: int) -> None:
+    """Raise FloatingPointError naming the iteration and the non-finite loss terms (as
+    Detectron2's ``_write_metrics``), before the optimizer step is taken."""
     losses = {k: v for k, v in metrics.items() if k != "data_time"}
     if not np.isfinite(sum(losses.values())):
-        raise FloatingPointError(f"Loss became infinite or NaN at iteration={cur_iter}!\nloss_dict = {losses}")
+        bad = {k: v for k, v in losses.items() if not np.isfinite(v)}
+        raise FloatingPointError(
+            f"Loss became infinite or NaN at iteration={cur_iter}! Non-finite terms: "
+            f"{bad or 'none (their sum overflows)'}; the optimizer step was not taken.\nloss_dict = {losses}"
+        )
 
 
 def _check_finite(loss_dict: Mapping[str, torch.Tensor], cur_iter: int) -> None:

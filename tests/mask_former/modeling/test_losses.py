@@ -124,3 +124,54 @@ def test_semantic_inference_marginalizes_over_queries():
     assert out.argmax(0).tolist() == [[0, 0], [1, 1]]
     p = F.softmax(mask_cls, -1)
     torch.testing.assert_close(out[:, 0, 0], p[0, :2] + p[2, :2] * 1.0 + p[1, :2] * torch.sigmoid(torch.tensor(-20.0)))
+
+
+class _RecordingMatcher(HungarianMatcher):
+    """A HungarianMatcher that records whether it was called."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, outputs, targets):
+        self.calls += 1
+        return super().forward(outputs, targets)
+
+
+def _deep_outputs(num_aux=2, q=3, k=2, size=4):
+    torch.manual_seed(0)
+    out = {"pred_logits": torch.randn(1, q, k + 1), "pred_masks": torch.randn(1, q, size, size)}
+    out["aux_outputs"] = [{"pred_logits": torch.randn(1, q, k + 1), "pred_masks": torch.randn(1, q, size, size)}
+                          for _ in range(num_aux)]
+    return out
+
+
+def _one_target(size=4):
+    masks = torch.zeros(1, size, size)
+    masks[0, :2] = 1
+    return [{"labels": torch.tensor([1]), "masks": masks}]
+
+
+@pytest.mark.parametrize("layer,name,value", [
+    (0, "pred_masks", float("nan")),  # the first decoder layer's masks
+    (1, "pred_logits", float("inf")),
+    (None, "pred_masks", float("-inf")),  # the final outputs
+])
+def test_criterion_refuses_non_finite_predictions_before_matching(layer, name, value):
+    matcher = _RecordingMatcher()
+    crit = SetCriterion(num_classes=2, matcher=matcher, weight_dict={}, eos_coef=0.1, losses=["labels", "masks"])
+    outputs = _deep_outputs()
+    crit(outputs, _one_target())  # finite predictions: matched and scored
+    assert matcher.calls == 3
+
+    target = outputs if layer is None else outputs["aux_outputs"][layer]
+    target[name][0, 1].view(-1)[0] = value
+    matcher.calls = 0
+    with pytest.raises(FloatingPointError) as e:
+        crit(outputs, _one_target())
+    assert matcher.calls == 0  # raised before the matcher (scipy) saw the values
+    msg = str(e.value)
+    where = "the final outputs (decoder layer 3 of 3)" if layer is None else f"aux_outputs[{layer}] (decoder layer {layer + 1} of 3)"
+    kind = "1 NaN and 0 inf" if value != value else "0 NaN and 1 inf"
+    assert f"{name} of {where}: {kind}" in msg
+    assert msg.count(" of aux_outputs[") + msg.count(" of the final outputs") == 1  # only the bad output is named

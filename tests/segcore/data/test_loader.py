@@ -1,6 +1,7 @@
 """Samplers, dataset wrappers and the training / test loaders."""
 import itertools
 import os
+import random
 
 import numpy as np
 import pytest
@@ -72,6 +73,21 @@ def test_map_dataset_retries_when_mapper_returns_none():
     never = MapDataset(DatasetFromList([1, 2]), lambda x: None)
     with pytest.raises(RuntimeError, match="None for every element"):
         never[0]
+
+
+def test_map_dataset_replacement_depends_only_on_the_random_state():
+    """The replacement of a rejected element is drawn from the global ``random`` state (which the
+    training loader seeds per image position), not from the dataset's history: so a resumed run,
+    with the same seed at the same position, gets the same replacement."""
+    import random
+
+    ds = MapDataset(DatasetFromList(list(range(50))), lambda x: None if x % 3 == 0 else x)
+    random.seed(7)
+    first = [ds[0] for _ in range(5)]
+    ds_fresh = MapDataset(DatasetFromList(list(range(50))), lambda x: None if x % 3 == 0 else x)
+    random.seed(7)
+    assert [ds_fresh[0] for _ in range(5)] == first
+    assert all(x % 3 for x in first) and len(set(first)) > 1
 
 
 def test_dataset_from_list_serialized_returns_copies():
@@ -181,19 +197,95 @@ def test_dataset_mapper_rejects_annotation_of_wrong_size(tmp_path):
         mapper({"file_name": str(tmp_path / "i.png"), "sem_seg_file_name": str(tmp_path / "s.png")})
 
 
-def _random_draw(d):
-    return int(np.random.randint(1 << 30))
+def _random_draws(d):
+    """A mapper whose output is what it draws from Python's, NumPy's and torch's generators."""
+    return {"i": d["i"], "width": d["width"], "height": d["height"],
+            "draws": (random.random(), float(np.random.rand()), float(torch.rand(1)))}
 
 
-def test_workers_are_seeded_distinctly_and_reproducibly():
-    def draws():
-        torch.manual_seed(1)
-        loader = build_detection_train_loader(
-            list(range(4)), mapper=_random_draw, sampler=TrainingSampler(4, seed=0), total_batch_size=2,
-            aspect_ratio_grouping=False, num_workers=2,
-        )
-        return [x for b in itertools.islice(iter(loader), 4) for x in b]
+def _items(n=5):
+    # landscape and portrait elements, so aspect-ratio grouping keeps some waiting in buckets
+    return [{"i": i, "width": 4 if i % 3 else 2, "height": 2 if i % 3 else 4} for i in range(n)]
 
-    first = draws()
-    assert len(set(first)) == len(first)  # the two workers do not repeat each other's random stream
-    assert draws() == first  # the main process's torch seed decides the workers' seeds
+
+def _loader(workers=0, grouping=False, seed=7, sampler_seed=3, batch=2):
+    return build_detection_train_loader(
+        _items(), mapper=_random_draws, sampler=TrainingSampler(5, seed=sampler_seed), total_batch_size=batch,
+        aspect_ratio_grouping=grouping, num_workers=workers, seed=seed,
+    )
+
+
+def _batches(loader, n):
+    return [[(d["i"], d["draws"]) for d in b] for b in itertools.islice(iter(loader), n)]
+
+
+@pytest.mark.parametrize("grouping", [False, True])
+def test_train_loader_randomness_depends_on_the_position_only(grouping):
+    """Each element's random draws are seeded from (seed, rank, position): the same with 0 or 2
+    workers and whatever the process drew before; distinct between positions; another seed,
+    other draws."""
+    np.random.seed(0)
+    torch.manual_seed(0)
+    in_process = _batches(_loader(0, grouping), 6)
+    np.random.seed(1)
+    torch.manual_seed(1)
+    assert _batches(_loader(2, grouping), 6) == in_process
+    draws = [x for b in in_process for _, x in b]
+    assert len(set(draws)) == len(draws)
+    assert _batches(_loader(0, grouping, seed=8), 6) != in_process
+
+
+def test_loading_in_the_main_process_leaves_its_random_streams_alone():
+    loader = iter(_loader(0))
+    np.random.seed(5)
+    torch.manual_seed(5)
+    random.seed(5)
+    expected = (random.random(), float(np.random.rand()), float(torch.rand(1)))
+    np.random.seed(5)
+    torch.manual_seed(5)
+    random.seed(5)
+    next(loader)
+    assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == expected
+
+
+@pytest.mark.parametrize("workers,grouping", [(0, False), (0, True), (2, True)])
+def test_train_loader_resumes_exactly(workers, grouping):
+    """A loader restored from the state of one that yielded k batches yields what the first one
+    yields after them: same elements, same random draws (even with other seeds to start with)."""
+    reference = _batches(_loader(workers, grouping), 9)
+    for k in (1, 4):
+        first = _loader(workers, grouping)
+        assert _batches(first, k) == reference[:k]
+        state = first.state_dict()
+        assert state["sampler"]["seed"] == 3 and state["seed"] == 7
+        if grouping and k == 4:
+            assert state["pending"], "some element should be waiting in a bucket"
+        resumed = _loader(workers, grouping, seed=99, sampler_seed=98)
+        resumed.load_state_dict(state)
+        assert _batches(resumed, 9 - k) == reference[k:]
+
+
+def test_train_loader_state_is_checked():
+    loader = _loader()
+    for state, match in [
+        ([1], "expects a dict"),
+        ({"seed": 1, "position": 3}, "missing \\['pending'\\]"),
+        ({"seed": 1, "position": -3, "pending": []}, "'position' must be an int >= 0"),
+        ({"seed": 1.5, "position": 3, "pending": []}, "'seed' must be an int"),
+        ({"seed": 1, "position": 3, "pending": [4]}, "must be < position 3"),
+        ({"seed": 1, "position": 3, "pending": 2}, "'pending' must be a list"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            loader.load_state_dict(state)
+    assert loader.state_dict()["position"] == 0  # unchanged
+
+
+def test_train_loader_seed_comes_from_the_config(tiny_dataset):
+    cfg = _loader_cfg(tiny_dataset, 0, False)
+    cfg.SEED = 123
+    assert build_detection_train_loader(cfg).seed == 123
+    cfg.SEED = -1
+    np.random.seed(4)
+    drawn = build_detection_train_loader(cfg).seed
+    np.random.seed(4)
+    assert build_detection_train_loader(cfg).seed == drawn  # shared_random_seed: reproducible once numpy is seeded
