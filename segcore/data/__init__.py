@@ -5,6 +5,7 @@ Importing this package registers the built-in datasets (``ade20k_sem_seg_train``
 from . import transforms  # isort:skip
 from . import detection_utils, samplers
 from .build import (
+    TrainLoader,
     build_batch_data_loader,
     build_detection_test_loader,
     build_detection_train_loader,
@@ -29,6 +30,7 @@ __all__ = [
     "MapDataset",
     "Metadata",
     "MetadataCatalog",
+    "TrainLoader",
     "build_batch_data_loader",
     "build_dataset_mapper",
     "build_detection_test_loader",
