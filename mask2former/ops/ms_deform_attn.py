@@ -7,8 +7,12 @@ over levels and points:
 
     out[n, q, m*D:(m+1)*D] = sum_{l, k} A[n, q, m, l, k] * bilinear(value_l[n, :, m, :], p[n, q, m, l, k])
 
-:func:`ms_deform_attn` checks its inputs and runs :func:`ms_deform_attn_pytorch`, the pure-PyTorch
-reference that compiled kernels (C++ CPU, CUDA) are tested against.
+:func:`ms_deform_attn` checks its inputs and calls the registered operator
+``torch.ops.mask2former.ms_deform_attn`` (:mod:`mask2former.ops.op`), which runs the fastest
+implementation available for the inputs' device and dtype (:mod:`mask2former.ops.dispatch`: the C++
+CPU kernel, the CUDA kernel, or the reference) and which ``torch.compile`` and ``torch.export`` keep
+as one operator. :func:`ms_deform_attn_pytorch` is the pure-PyTorch reference that the kernels are
+tested against (:mod:`mask2former.ops.reference`).
 
 Conventions (those of the original kernels and of ``F.grid_sample(..., align_corners=False)``):
 locations are normalized to [0, 1] x [0, 1] over each level's map, x (width) first, then y;
@@ -19,58 +23,23 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.nn import functional as F
 
-__all__ = ["ms_deform_attn", "ms_deform_attn_pytorch"]
+from . import op as _op  # noqa: F401  (registers torch.ops.mask2former.ms_deform_attn)
+from .reference import ms_deform_attn_pytorch, ms_deform_attn_pytorch_backward
+
+__all__ = ["IMPLEMENTATIONS", "ms_deform_attn", "ms_deform_attn_pytorch", "ms_deform_attn_pytorch_backward"]
+
+#: what ``impl`` may say: "auto", the registered operator (a compiled kernel where one is available,
+#: else the reference); "pytorch", the reference called directly (no operator; for debugging)
+IMPLEMENTATIONS = ("auto", "pytorch")
 
 
-def ms_deform_attn_pytorch(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor,
-                           sampling_locations: Tensor, attention_weights: Tensor) -> Tensor:
-    """Multi-scale deformable attention in plain PyTorch (no input checks; see :func:`ms_deform_attn`).
-
-    One bilinear ``F.grid_sample`` per level (zero padding, ``align_corners=False``); the samples
-    of all levels and points are weighted by the attention weights and summed in one reduction
-    (the original's order, so float results are bit-identical to it). Differentiable with respect
-    to ``value``, ``sampling_locations`` and ``attention_weights``.
-
-    Args:
-        value: (N, S, M, D) float, the per-head values of all levels flattened row-major and
-            concatenated, S = sum_l H_l * W_l.
-        spatial_shapes: (L, 2) integer, (H_l, W_l) per level.
-        level_start_index: (L,) integer, where each level starts in S. The reference takes the level
-            boundaries from ``spatial_shapes`` and only accepts this argument for the kernels'
-            signature; :func:`ms_deform_attn` checks that the two agree.
-        sampling_locations: (N, Lq, M, L, P, 2) float, normalized (x, y) in [0, 1] (values outside
-            sample zeros).
-        attention_weights: (N, Lq, M, L, P) float.
-
-    Returns:
-        (N, Lq, M * D) tensor of ``value``'s dtype, head-major along the last dimension.
-
-    Source: Deformable DETR (Zhu et al., ICLR 2021), Eq. 3; the original ``ms_deform_attn_core_pytorch``.
-    """
-    del level_start_index  # the boundaries follow from spatial_shapes
-    n, _, m, d = value.shape
-    lq, num_levels, num_points = sampling_locations.shape[1], sampling_locations.shape[3], sampling_locations.shape[4]
-    shapes = [(int(h), int(w)) for h, w in spatial_shapes.tolist()]
-    values_per_level = value.split([h * w for h, w in shapes], dim=1)
-    # grid_sample's grid spans [-1, 1] over the map (align_corners=False: to the outer pixel edges)
-    grids = sampling_locations * 2.0 - 1.0
-    samples = []
-    for level, (h, w) in enumerate(shapes):
-        # (N, H*W, M, D) -> (N*M, D, H, W)
-        value_map = values_per_level[level].permute(0, 2, 3, 1).reshape(n * m, d, h, w)
-        # (N, Lq, M, P, 2) -> (N*M, Lq, P, 2)
-        grid = grids[:, :, :, level].transpose(1, 2).reshape(n * m, lq, num_points, 2)
-        # (N*M, D, Lq, P)
-        samples.append(F.grid_sample(value_map, grid, mode="bilinear", padding_mode="zeros", align_corners=False))
-    # one sum over all levels and points, as the original (same rounding): (N*M, D, Lq, L*P)
-    samples = torch.cat(samples, dim=-1)
-    # (N, Lq, M, L, P) -> (N*M, 1, Lq, L*P)
-    weights = attention_weights.transpose(1, 2).reshape(n * m, 1, lq, num_levels * num_points)
-    out = (samples * weights).sum(-1)
-    # (N*M, D, Lq) -> (N, M*D, Lq) -> (N, Lq, M*D)
-    return out.view(n, m * d, lq).transpose(1, 2).contiguous()
+def _is_compiling() -> bool:
+    """Whether torch.compile / torch.export is tracing (the inputs' values are then unknown)."""
+    compiler = getattr(torch, "compiler", None)
+    if compiler is not None and hasattr(compiler, "is_compiling"):  # torch >= 2.3
+        return compiler.is_compiling()
+    return torch._dynamo.is_compiling()
 
 
 def _check_kinds(tensors: dict) -> None:
@@ -104,7 +73,6 @@ def _check_kinds(tensors: dict) -> None:
 def _check_sizes(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor, sampling_locations: Tensor,
                  attention_weights: Tensor) -> None:
     """Sizes of :func:`ms_deform_attn`'s arguments against each other (ranks already checked)."""
-    s = value.shape[1]
     num_levels = spatial_shapes.shape[0]
     if spatial_shapes.shape[1] != 2:
         raise ValueError(f"ms_deform_attn: spatial_shapes must be (L, 2) rows of (H, W), got shape "
@@ -126,6 +94,11 @@ def _check_sizes(value: Tensor, spatial_shapes: Tensor, level_start_index: Tenso
         raise ValueError(f"ms_deform_attn: Lq (queries, dim 1) or P (points, dim 4) differ between "
                          f"sampling_locations {tuple(sl)} and attention_weights {tuple(aw)}")
 
+
+def _check_levels(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor) -> None:
+    """The values of spatial_shapes and level_start_index against value's S (sizes already checked)."""
+    s = value.shape[1]
+    num_levels = spatial_shapes.shape[0]
     shapes = spatial_shapes.tolist()
     if any(h <= 0 or w <= 0 for h, w in shapes):
         raise ValueError(f"ms_deform_attn: spatial_shapes must be positive (H, W) pairs, got {shapes}")
@@ -140,7 +113,7 @@ def _check_sizes(value: Tensor, spatial_shapes: Tensor, level_start_index: Tenso
 
 
 def ms_deform_attn(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor, sampling_locations: Tensor,
-                   attention_weights: Tensor) -> Tensor:
+                   attention_weights: Tensor, *, impl: str = "auto") -> Tensor:
     """Multi-scale deformable attention (Deformable DETR, Zhu et al., ICLR 2021, Eq. 3), with input checks.
 
     Args:
@@ -153,9 +126,15 @@ def ms_deform_attn(value: Tensor, spatial_shapes: Tensor, level_start_index: Ten
             outside the map read zeros.
         attention_weights: (N, Lq, M, L, P) float, the weight of each sample (usually a softmax
             over L * P).
+        impl: "auto" (default): the registered operator ``torch.ops.mask2former.ms_deform_attn``,
+            which runs a compiled kernel where one is available for the device and dtype (the CPU
+            kernel for float32 / float64 / bfloat16 and float16 computed in float32, the CUDA kernel
+            for float16 / bfloat16 / float32 / float64), else the reference; ``MSDA_FORCE_PYTORCH=1``
+            makes it run the reference. "pytorch": :func:`ms_deform_attn_pytorch` called directly.
 
     Returns:
-        (N, Lq, M * D) tensor of ``value``'s dtype. Lq may be 0.
+        (N, Lq, M * D) tensor of ``value``'s dtype. Lq may be 0. Differentiable with respect to
+        ``value``, ``sampling_locations`` and ``attention_weights`` (once).
 
     Raises:
         TypeError: an argument is not a tensor; value / sampling_locations / attention_weights are
@@ -164,9 +143,20 @@ def ms_deform_attn(value: Tensor, spatial_shapes: Tensor, level_start_index: Ten
         ValueError: a rank is wrong; N, M, L, Lq or P disagree between arguments; the last
             dimension of spatial_shapes or sampling_locations is not 2; there is no level or a level
             is empty; S differs from sum(H * W); level_start_index is not the cumulative sizes
-            starting at 0; the inputs are on different devices.
+            starting at 0; the inputs are on different devices; ``impl`` is unknown. Under
+            torch.compile / torch.export the checks that read the values of spatial_shapes and
+            level_start_index are skipped (the values are unknown while tracing).
+
+    Source: Deformable DETR (Zhu et al., ICLR 2021), Eq. 3.
     """
+    if impl not in IMPLEMENTATIONS:
+        raise ValueError(f"ms_deform_attn: impl must be one of {IMPLEMENTATIONS}, got {impl!r}")
     _check_kinds({"value": value, "spatial_shapes": spatial_shapes, "level_start_index": level_start_index,
                   "sampling_locations": sampling_locations, "attention_weights": attention_weights})
     _check_sizes(value, spatial_shapes, level_start_index, sampling_locations, attention_weights)
-    return ms_deform_attn_pytorch(value, spatial_shapes, level_start_index, sampling_locations, attention_weights)
+    if not _is_compiling():
+        _check_levels(value, spatial_shapes, level_start_index)
+    if impl == "pytorch":
+        return ms_deform_attn_pytorch(value, spatial_shapes, level_start_index, sampling_locations, attention_weights)
+    return torch.ops.mask2former.ms_deform_attn(value, spatial_shapes, level_start_index, sampling_locations,
+                                                attention_weights)

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .ms_deform_attn import ms_deform_attn
+from .ms_deform_attn import IMPLEMENTATIONS, ms_deform_attn
 
 __all__ = ["MSDeformAttn"]
 
@@ -33,21 +33,28 @@ class MSDeformAttn(nn.Module):
         n_levels: feature levels L.
         n_heads: attention heads M.
         n_points: sampling points P per head and level.
+        impl: the implementation of the attention core, :func:`mask2former.ops.ms_deform_attn`'s
+            ``impl``: "auto" (the registered operator: a compiled kernel where available) or
+            "pytorch" (the reference, for debugging).
 
     Modules: ``sampling_offsets`` (Linear C -> M*L*P*2), ``attention_weights`` (Linear C -> M*L*P),
     ``value_proj`` and ``output_proj`` (Linear C -> C).
 
     Raises:
-        ValueError: an argument is not a positive int, or ``d_model`` is not divisible by ``n_heads``.
+        ValueError: an argument is not a positive int, ``d_model`` is not divisible by ``n_heads``, or
+            ``impl`` is unknown.
 
     A per-head width ``d_model // n_heads`` that is not a power of 2 gives a UserWarning (the
     original's CUDA kernel is slower then), not an error.
     """
 
-    def __init__(self, *, d_model: int = 256, n_levels: int = 4, n_heads: int = 8, n_points: int = 4):
+    def __init__(self, *, d_model: int = 256, n_levels: int = 4, n_heads: int = 8, n_points: int = 4,
+                 impl: str = "auto"):
         super().__init__()
         for name, v in (("d_model", d_model), ("n_levels", n_levels), ("n_heads", n_heads), ("n_points", n_points)):
             _check_positive_int(name, v)
+        if impl not in IMPLEMENTATIONS:
+            raise ValueError(f"MSDeformAttn: impl must be one of {IMPLEMENTATIONS}, got {impl!r}")
         if d_model % n_heads != 0:
             raise ValueError(f"MSDeformAttn: d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         head_dim = d_model // n_heads
@@ -58,6 +65,7 @@ class MSDeformAttn(nn.Module):
         self.n_levels = n_levels
         self.n_heads = n_heads
         self.n_points = n_points
+        self.impl = impl
 
         self.sampling_offsets = nn.Linear(d_model, n_heads * n_levels * n_points * 2)
         self.attention_weights = nn.Linear(d_model, n_heads * n_levels * n_points)
@@ -146,7 +154,8 @@ class MSDeformAttn(nn.Module):
         value = value.view(n, s, self.n_heads, self.d_model // self.n_heads)
         locations = self.sampling_locations(query, reference_points, input_spatial_shapes)
         weights = self.attention_probabilities(query)
-        output = ms_deform_attn(value, input_spatial_shapes, input_level_start_index, locations, weights)
+        output = ms_deform_attn(value, input_spatial_shapes, input_level_start_index, locations, weights,
+                                impl=self.impl)
         return self.output_proj(output)
 
     def attention_probabilities(self, query: Tensor) -> Tensor:

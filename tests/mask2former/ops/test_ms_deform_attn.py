@@ -96,9 +96,15 @@ def test_weights_are_linear_and_heads_are_separate():
     assert out[..., 2:4].abs().sum() > 0 and torch.equal(out2[..., 2:4], torch.zeros_like(out2[..., 2:4]))
 
 
-def test_reference_equals_checked_function():
+def test_reference_equals_checked_function(monkeypatch):
+    """With the reference chosen (directly, or forced in the operator) the checked function returns
+    exactly the reference's output; the compiled kernels' agreement is tested in
+    test_ms_deform_attn_kernels.py."""
     inputs = make_inputs(3, [(5, 4), (2, 3)], 6, dtype=torch.float32, seed=7)
-    assert torch.equal(ms_deform_attn(*inputs), ms_deform_attn_pytorch(*inputs))
+    expected = ms_deform_attn_pytorch(*inputs)
+    assert torch.equal(ms_deform_attn(*inputs, impl="pytorch"), expected)
+    monkeypatch.setenv("MSDA_FORCE_PYTORCH", "1")
+    assert torch.equal(ms_deform_attn(*inputs), expected)
 
 
 def test_gradcheck():
