@@ -1,7 +1,7 @@
 """MaskFormer's optimizer parameter groups (the original ``train_net.py`` ``build_optimizer``)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from torch import nn
 
@@ -21,6 +21,7 @@ def get_mask_former_param_groups(
     weight_decay_norm: float,
     weight_decay_embed: float,
     backbone_multiplier: float,
+    norm_module_types: Tuple[type, ...] = NORM_MODULE_TYPES,
 ) -> List[Dict[str, Any]]:
     """One optimizer parameter group per trainable parameter, as the MaskFormer ``train_net.py``.
 
@@ -28,9 +29,11 @@ def get_mask_former_param_groups(
         model: the model; frozen parameters are left out, shared ones appear once.
         base_lr: learning rate of every parameter outside the backbone.
         weight_decay: default weight decay.
-        weight_decay_norm: weight decay of normalization-layer parameters (``NORM_MODULE_TYPES``).
+        weight_decay_norm: weight decay of the parameters of ``norm_module_types`` modules.
         weight_decay_embed: weight decay of ``nn.Embedding`` weights (e.g. the query embeddings).
         backbone_multiplier: lr factor for parameters of modules whose name contains ``"backbone"``.
+        norm_module_types: the normalization layers that get ``weight_decay_norm`` (default
+            :data:`segcore.solver.NORM_MODULE_TYPES`, every kind).
 
     Returns:
         list of ``{"params": [p], "lr": float, "weight_decay": float}``, in module order; Swin's
@@ -43,7 +46,7 @@ def get_mask_former_param_groups(
             group["lr"] = base_lr * backbone_multiplier
         if any(name in param_name for name in POSITION_EMBEDDING_PARAM_NAMES):
             group["weight_decay"] = 0.0
-        if isinstance(module, NORM_MODULE_TYPES):
+        if isinstance(module, norm_module_types):
             group["weight_decay"] = weight_decay_norm
         if isinstance(module, nn.Embedding):
             group["weight_decay"] = weight_decay_embed

@@ -32,6 +32,9 @@ SEMASK_MASKFORMER_FIXTURE = os.path.join(FIXTURES, "semask_maskformer_original_c
 SEMASK_MASK2FORMER_FIXTURE = os.path.join(FIXTURES, "semask_mask2former_original_configs.json")
 #: Every release fixture, one per original project.
 RELEASE_FIXTURES = (MASKFORMER_FIXTURE, MASK2FORMER_FIXTURE, SEMASK_MASKFORMER_FIXTURE, SEMASK_MASK2FORMER_FIXTURE)
+#: Folders inside the releases' folders that hold the configs of an original with no fixture here:
+#: SeMask-FPN's (mmsegmentation python configs, checked by tests/semask/test_semask_fpn_configs.py).
+OTHER_RELEASE_FOLDERS = ("ade20k-150/semask_fpn", "cityscapes-19/semask_fpn")
 #: The default fixture of the functions below (MaskFormer's, which they were first written for).
 RELEASE_FIXTURE = MASKFORMER_FIXTURE
 
@@ -86,8 +89,8 @@ def our_configs_in_release_folders(fixture: str = RELEASE_FIXTURE, configs_root:
     another release's folders inside them (e.g. SeMask's ``ade20k-150/semask_swin/`` inside
     MaskFormer's ``ade20k-150/``), so ``quickstart/`` and the other families' files are left out."""
     folders = release_folders(fixture)
-    nested = [d for other in RELEASE_FIXTURES if other != fixture for d in release_folders(other)
-              if any(d.startswith(f + "/") for f in folders)]
+    others = [d for other in RELEASE_FIXTURES if other != fixture for d in release_folders(other)]
+    nested = [d for d in [*others, *OTHER_RELEASE_FOLDERS] if any(d.startswith(f + "/") for f in folders)]
 
     def under(rel: str, dirs: List[str]) -> bool:
         return any(rel.startswith(d + "/") for d in dirs)

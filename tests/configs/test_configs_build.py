@@ -49,6 +49,15 @@ META_ARCH_BY_PREFIX = {"per_pixel_baseline": "SemanticSegmentor", "maskformer2":
 # SeMask's files (semask_maskformer*_R50_*, maskformer*_semask_swin_*) name "semask" anywhere: the
 # SeMask meta-architecture, and for the Swin ones its backbone with the Semantic Layers.
 SEMASK_META_ARCH, SEMASK_SWIN = "SeMaskMaskFormer", "D2SeMaskSwinTransformer"
+# SeMask-FPN's files (semfpn_semask_swin_*, the quickstart's semask_fpn_*) are per-pixel models: the
+# SemanticSegmentor with the SeMask-FPN backbone (the release's "SeMaskSwinTransformer") and BranchFPNHead.
+SEMASK_FPN_META_ARCH, SEMASK_FPN_SWIN, SEMASK_FPN_HEAD = "SemanticSegmentor", "SeMaskSwinTransformer", "BranchFPNHead"
+
+
+def is_semask_fpn(name: str) -> bool:
+    return name.startswith("semfpn_") or name.startswith("semask_fpn_")
+
+
 # (depth, stem type, stem width, res5 multi-grid, ImageNet weights) of the original ResNet configs.
 RESNETS = {
     "R50": (50, "basic", 64, None, "detectron2://ImageNetPretrained/torchvision/R-50.pkl"),
@@ -240,7 +249,11 @@ def test_config_builds_its_model(rel_path):
 
     # meta-architecture
     assert type(model).__name__ == cfg.MODEL.META_ARCHITECTURE
-    if "semask" in name:
+    if is_semask_fpn(name):
+        assert (cfg.MODEL.META_ARCHITECTURE, cfg.MODEL.BACKBONE.NAME, cfg.MODEL.SEM_SEG_HEAD.NAME) == \
+            (SEMASK_FPN_META_ARCH, SEMASK_FPN_SWIN, SEMASK_FPN_HEAD), rel_path
+        assert model.sem_seg_head.predictor.weight.shape[0] == cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
+    elif "semask" in name:
         assert cfg.MODEL.META_ARCHITECTURE == SEMASK_META_ARCH, rel_path
     for prefix, arch in ({} if "semask" in name else META_ARCH_BY_PREFIX).items():
         if name.startswith(prefix):
@@ -274,7 +287,8 @@ def test_config_builds_its_model(rel_path):
         assert original_weights == weights, rel_path
     elif token in SWINS:
         embed_dim, depths, window, weights = SWINS[token]
-        assert cfg.MODEL.BACKBONE.NAME == (SEMASK_SWIN if "semask" in name else "D2SwinTransformer")
+        semask_swin = SEMASK_FPN_SWIN if is_semask_fpn(name) else SEMASK_SWIN
+        assert cfg.MODEL.BACKBONE.NAME == (semask_swin if "semask" in name else "D2SwinTransformer")
         assert (cfg.MODEL.SWIN.EMBED_DIM, list(cfg.MODEL.SWIN.DEPTHS), cfg.MODEL.SWIN.WINDOW_SIZE) == \
             (embed_dim, depths, window)
         assert count_blocks(keys, r"backbone\.layers\.(\d)\.blocks\.(\d+)\.") == depths
@@ -312,9 +326,12 @@ def test_model_zoo_commands_name_configs_that_the_zoo_marks_correctly():
     # SeMask's checkpoints are Google Drive files, downloaded first: one command per row, on a local file
     drive_rows = re.findall(r"^\| \[[^\]]+\]\((configs/\S+\.yaml)\).*\[checkpoint\]\((https://drive\.google\.com/file/d/"
                             r"\S+)\) \| ([^|]+) \|$", text, flags=re.M)
-    assert len(drive_rows) == 3
+    # 3 SeMask-MaskFormer / SeMask-Mask2Former rows, 8 SeMask-FPN rows (T, S, B, L on ADE20K and Cityscapes)
+    assert len(drive_rows) == 3 + 8
     for cfg, _url, here in drive_rows:
         assert here.strip() == "yes" and os.path.isfile(os.path.join(REPO_ROOT, cfg)), cfg
     local = [(cfg, weights) for cfg, weights in commands if "://" not in weights]
     assert sorted(cfg for cfg, _ in local) == sorted(cfg for cfg, _, _ in drive_rows)
-    assert all(weights.endswith(".pth") for _, weights in local) and len({w for _, w in local}) == len(local)
+    # SeMask-FPN's mmsegmentation checkpoints are converted first (tools/convert-semask-fpn-to-d2.py, a .pkl)
+    assert all(weights.endswith(".pkl" if "/semask_fpn/" in cfg else ".pth") for cfg, weights in local)
+    assert len({w for _, w in local}) == len(local)
