@@ -12,7 +12,8 @@ __all__ = ["FAMILY", "SEMASK_DEFAULTS", "add_semask_config"]
 
 #: The keys SeMask adds (Jain et al., "SeMask: Semantically Masked Transformers for Semantic
 #: Segmentation", 2021), with the defaults of the original SeMask-MaskFormer and SeMask-Mask2Former
-#: ``add_mask_former_config`` / ``add_maskformer2_config``; both add the same three keys.
+#: ``add_mask_former_config`` / ``add_maskformer2_config`` (both add the same three keys), and
+#: SeMask-FPN's OHEM setting (an mmsegmentation config value in the release).
 SEMASK_DEFAULTS: dict = {
     # weight of the cross-entropy on the semantic decoder's output (the "semantic prior" loss,
     # Sec. 3), next to the mask-classification losses
@@ -21,6 +22,10 @@ SEMASK_DEFAULTS: dict = {
     # within windows, and its number of SeMask attention blocks (N_S)
     "MODEL.SWIN.SEM_WINDOW_SIZE": 7,
     "MODEL.SWIN.NUM_SEM_BLOCKS": 1,
+    # SeMask-FPN (BranchFPNHead): with a value > 0, the segmentation loss counts only the hardest
+    # OHEM_MIN_KEPT labeled pixels per image (the release's OHEMPixelSampler, 100000 for SeMask-L
+    # FPN on ADE20K); 0 counts every labeled pixel
+    "MODEL.SEM_SEG_HEAD.OHEM_MIN_KEPT": 0,
 }
 
 

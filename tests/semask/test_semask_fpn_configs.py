@@ -101,5 +101,5 @@ def test_config_values_equal_the_release(rel_path):
     assert set(windows) - {None} == {arch["window"]}
     head = model.sem_seg_head
     assert head.dropout.p == 0.1 and head.cate_weight == 0.4
-    # the head as the release builds it: ohem stays off here (no config key yet, see the L file)
-    assert head.ohem_min_kept is None and (ohem is None or "OHEM" in open(os.path.join(CONFIGS, rel_path)).read())
+    # the head as the release builds it, OHEM included (MODEL.SEM_SEG_HEAD.OHEM_MIN_KEPT)
+    assert head.ohem_min_kept == ohem

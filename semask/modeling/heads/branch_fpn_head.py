@@ -110,6 +110,10 @@ class BranchFPNHead(SemSegFPNHead):
                            "first")
         args = super().from_config(cfg, input_shape)
         args["cate_weight"] = cfg.MODEL.MASK_FORMER.CATE_WEIGHT
+        min_kept = cfg.MODEL.SEM_SEG_HEAD.get("OHEM_MIN_KEPT", 0)
+        if min_kept < 0:
+            raise ValueError(f"MODEL.SEM_SEG_HEAD.OHEM_MIN_KEPT must be >= 0 (0: no OHEM), got {min_kept}")
+        args["ohem_min_kept"] = min_kept or None
         return args
 
     #: the backbone's semantic maps of ``in_features``, finest first (ValueError when one is missing)

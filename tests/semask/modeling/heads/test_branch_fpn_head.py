@@ -156,3 +156,12 @@ def test_a_tiny_semask_fpn_trains_and_predicts_under_semantic_segmentor():
     assert decay[id(model.sem_seg_head.predictor.bias)] == cfg.SOLVER.WEIGHT_DECAY
     assert decay[id(model.backbone.layers[0].blocks[0].attn.qkv.weight)] == cfg.SOLVER.WEIGHT_DECAY
     assert {g["lr"] for g in groups} == {cfg.SOLVER.BASE_LR}
+
+
+def test_ohem_min_kept_comes_from_the_config_and_zero_turns_it_off():
+    path = f"{CONFIGS}/quickstart/semask_fpn_swin_quickstart.yaml"
+    args = BranchFPNHead.from_config(setup_cfg(path, ["MODEL.SEM_SEG_HEAD.OHEM_MIN_KEPT", "1000"]), SHAPES)
+    assert args["ohem_min_kept"] == 1000
+    assert BranchFPNHead.from_config(setup_cfg(path, []), SHAPES)["ohem_min_kept"] is None
+    with pytest.raises(ValueError, match="OHEM_MIN_KEPT"):
+        BranchFPNHead.from_config(setup_cfg(path, ["MODEL.SEM_SEG_HEAD.OHEM_MIN_KEPT", "-1"]), SHAPES)
