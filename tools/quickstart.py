@@ -7,13 +7,17 @@ Runs on a CPU in minutes::
     python tools/quickstart.py --num-gpus 2                         # two training processes
     python tools/quickstart.py --task panoptic                      # panoptic segmentation (PQ, SQ, RQ)
     python tools/quickstart.py --model mask2former --task instance  # Mask2Former, instance (mask AP)
+    python tools/quickstart.py --model semask                       # SeMask-MaskFormer, semantic
     python tools/quickstart.py --all --update-readme                # every quickstart; README's table
 
-``--model`` is ``maskformer`` or ``mask2former``; ``--task`` is ``semantic``, ``panoptic`` or (for
-Mask2Former) ``instance``. Steps (each is the project's normal command line, run in-process):
+``--model`` is ``maskformer`` or ``mask2former`` (ResNet-18), ``semask`` (SeMask-MaskFormer: a small
+SeMask Swin), ``maskformer-swin`` (the same model without the Semantic Layers and the semantic-prior
+loss, its baseline, trained with the same budget) or ``semask-fpn`` (SeMask-FPN); ``--task`` is
+``semantic``, ``panoptic`` (MaskFormer, Mask2Former) or ``instance`` (Mask2Former); see
+:data:`QUICKSTARTS`. Steps (each is the project's normal command line, run in-process):
 1. ``python -m segcore.data.quickstart.generate --root $DETECTRON2_DATASETS`` (skipped if present);
-2. ``train_net.py --config-file configs/quickstart/<model>_<task>_R18_quickstart.yaml`` (trains,
-   then evaluates on the validation split);
+2. ``train_net.py --config-file configs/quickstart/<the model's and task's config>`` (trains, then
+   evaluates on the validation split);
 3. ``demo/demo.py`` on validation images, pictures written to ``<OUTPUT_DIR>/demo``.
 It ends with a summary: the metrics, for semantic and panoptic the mIoU of predicting the most
 frequent class everywhere, the time of each step, and where the pictures are.
@@ -56,7 +60,16 @@ QUICKSTARTS = {
                                   "output/quickstart_mask2former_panoptic"),
     ("mask2former", "instance"): (os.path.join(_CONFIGS, "mask2former_instance_R18_quickstart.yaml"),
                                   "output/quickstart_mask2former_instance"),
+    ("maskformer-swin", "semantic"): (os.path.join(_CONFIGS, "maskformer_swin_quickstart.yaml"),
+                                      "output/quickstart_maskformer_swin"),
+    ("semask", "semantic"): (os.path.join(_CONFIGS, "semask_maskformer_swin_quickstart.yaml"),
+                             "output/quickstart_semask"),
+    ("semask-fpn", "semantic"): (os.path.join(_CONFIGS, "semask_fpn_swin_quickstart.yaml"),
+                                 "output/quickstart_semask_fpn"),
 }
+#: (model, its baseline): the same model without one idea, trained with the same budget; the README
+#: table states the mIoU difference (SeMask's Semantic Layers and semantic-prior loss)
+ABLATIONS = (("semask", "maskformer-swin"),)
 #: where --all writes its runs
 ALL_OUTPUT_DIR = "output/quickstart_all"
 #: the README lines between these markers are the table --update-readme writes
@@ -179,6 +192,12 @@ def render_results_table(summaries: List[dict], machine: str) -> str:
     if baselines:
         lines += ["", "Predicting the most frequent validation class everywhere gives mIoU "
                   + ", ".join(f"{b:.1f}" for b in baselines) + "."]
+    semantic = {s["model"]: s for s in summaries if s["task"] == "semantic" and "mIoU" in s}
+    for model, baseline in ABLATIONS:
+        if model in semantic and baseline in semantic:
+            delta = semantic[model]["mIoU"] - semantic[baseline]["mIoU"]
+            lines += ["", f"{model} vs {baseline} (the same model without it, the same data, schedule and budget): "
+                      f"mIoU {semantic[model]['mIoU']:.1f} vs {semantic[baseline]['mIoU']:.1f}, {delta:+.1f}."]
     return "\n".join(lines)
 
 
@@ -213,7 +232,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted({m for m, _ in QUICKSTARTS}), default="maskformer")
     parser.add_argument("--task", choices=sorted({t for _, t in QUICKSTARTS}), default="semantic",
-                        help="semantic (mIoU), panoptic (PQ, SQ, RQ; also mIoU) or instance (mask AP; mask2former)")
+                        help="semantic (mIoU), panoptic (PQ, SQ, RQ; also mIoU; maskformer, mask2former) or "
+                             "instance (mask AP; mask2former)")
     parser.add_argument("--all", action="store_true", help=f"run every model x task quickstart under {ALL_OUTPUT_DIR}/")
     parser.add_argument("--update-readme", nargs="?", const=os.path.join(ROOT, "README.md"), default=None,
                         metavar="README", help="with --all: rewrite the results table of README.md (or this file)")

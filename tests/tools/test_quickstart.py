@@ -82,3 +82,45 @@ def test_the_readme_table_is_rendered_from_the_summaries_and_replaced_between_th
 def test_update_readme_needs_all(quickstart):
     with pytest.raises(SystemExit):
         quickstart.main(["--update-readme"])
+
+
+def test_the_semask_quickstart_and_its_baseline_differ_only_by_the_semantic_layers(quickstart):
+    from segcore.engine import setup_cfg
+
+    semask = setup_cfg(quickstart.QUICKSTARTS[("semask", "semantic")][0], [])
+    baseline = setup_cfg(quickstart.QUICKSTARTS[("maskformer-swin", "semantic")][0], [])
+    differ = {k for k in _flat(semask) if _flat(semask)[k] != _flat(baseline).get(k)}
+    assert differ == {"MODEL.META_ARCHITECTURE", "MODEL.BACKBONE.NAME", "MODEL.SEM_SEG_HEAD.NAME",
+                      "MODEL.SWIN.SEM_WINDOW_SIZE", "OUTPUT_DIR"}
+    assert (semask.MODEL.META_ARCHITECTURE, baseline.MODEL.META_ARCHITECTURE) == ("SeMaskMaskFormer", "MaskFormer")
+    assert semask.MODEL.MASK_FORMER.CATE_WEIGHT > 0
+
+
+def _flat(cfg, prefix=""):
+    out = {}
+    for k, v in cfg.items():
+        if hasattr(v, "items"):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def test_the_table_states_the_semask_ablation(quickstart):
+    def summary(model, miou):
+        return {"model": model, "task": "semantic", "config": f"configs/quickstart/{model}.yaml", "mIoU": miou,
+                "pACC": 90.0, "seconds": {"train+eval": 60.0}, "total_seconds": 61.0}
+
+    table = quickstart.render_results_table([summary("maskformer-swin", 80.0), summary("semask", 78.75)], "m")
+    assert "semask vs maskformer-swin" in table and "mIoU 78.8 vs 80.0, -1.2." in table
+    assert "vs" not in quickstart.render_results_table([summary("semask", 78.75)], "m")
+
+
+def test_semask_quickstart_trains_the_semantic_prior(quickstart, quickstart_root, tmp_path):
+    out = tmp_path / "semask"
+    summary = quickstart.main(["--model", "semask", "--datasets-root", str(quickstart_root), "--output-dir", str(out),
+                               "--demo-images", "1", *TINY, "MODEL.MASK_FORMER.DEC_LAYERS", "1",
+                               "MODEL.SWIN.EMBED_DIM", "16", "MODEL.SWIN.DEPTHS", "[1, 1, 1, 1]"])
+    assert (summary["model"], summary["task"]) == ("semask", "semantic") and 0.0 <= summary["mIoU"] <= 100.0
+    records = [json.loads(line) for line in (out / "metrics.json").read_text().splitlines() if line.strip()]
+    assert any(r.get("loss_cate", 0.0) > 0.0 for r in records)  # the semantic-prior loss was trained
