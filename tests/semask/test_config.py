@@ -7,8 +7,10 @@ from semask.config import FAMILY, SEMASK_DEFAULTS
 
 
 def test_the_keys_and_defaults_of_the_original():
-    assert SEMASK_DEFAULTS == {"MODEL.MASK_FORMER.CATE_WEIGHT": 0.4, "MODEL.SWIN.SEM_WINDOW_SIZE": 7,
-                               "MODEL.SWIN.NUM_SEM_BLOCKS": 1}
+    original = {"MODEL.MASK_FORMER.CATE_WEIGHT": 0.4, "MODEL.SWIN.SEM_WINDOW_SIZE": 7,
+                "MODEL.SWIN.NUM_SEM_BLOCKS": 1}
+    # SeMask-FPN's OHEM setting is a value of the release's mmsegmentation configs; off by default
+    assert SEMASK_DEFAULTS == {**original, "MODEL.SEM_SEG_HEAD.OHEM_MIN_KEPT": 0}
     cfg = get_cfg()
     add_semask_config(cfg)
     assert (cfg.MODEL.MASK_FORMER.CATE_WEIGHT, cfg.MODEL.SWIN.SEM_WINDOW_SIZE, cfg.MODEL.SWIN.NUM_SEM_BLOCKS) == \
