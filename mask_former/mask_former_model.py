@@ -11,7 +11,7 @@ trained with and the panoptic convention of its paper. Subclasses extend it thro
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -20,13 +20,15 @@ from torch.nn import functional as F
 from segcore.config import configurable
 from segcore.data import MetadataCatalog
 from segcore.modeling import (META_ARCH_REGISTRY, Backbone, build_backbone, build_sem_seg_head, preprocess_images,
-                              register_pixel_normalization, sem_seg_postprocess)
+                              register_pixel_normalization)
 from segcore.structures import ImageList, Instances
 from segcore.utils.memory import retry_if_cuda_oom
 from segcore.utils.registry import get_registered
 
-from .inference import instance_inference, panoptic_inference, semantic_inference
+from .inference import (crop_and_resize, inference_from_low_resolution, instance_inference, panoptic_inference,
+                        semantic_inference, supports_low_resolution_inference)
 from .modeling.criterion import CRITERION_REGISTRY
+from .modeling.transformer.final_predictions import final_predictions_only
 from .modeling.transformer.registry import TRANSFORMER_DECODER_REGISTRY
 from .solver import mask_former_param_groups_from_config
 
@@ -185,9 +187,11 @@ class MaskFormer(nn.Module):
     def forward(self, batched_inputs: List[dict]):
         images = self.preprocess_image(batched_inputs)
         features = self.backbone(images.tensor)
-        outputs = self.sem_seg_head(features)
         if self.training:
-            return self.losses(outputs, batched_inputs, images, features)
+            return self.losses(self.sem_seg_head(features), batched_inputs, images, features)
+        # inference reads the last predictions only: the decoders skip the deep-supervision ones
+        with final_predictions_only(self.sem_seg_head):
+            outputs = self.sem_seg_head(features)
         return self.inference(outputs, batched_inputs, images)
 
     def losses(self, outputs: dict, batched_inputs: List[dict], images: ImageList,
@@ -233,20 +237,70 @@ class MaskFormer(nn.Module):
     # ------------------------------------------------------------------ inference
     def inference(self, outputs: Dict[str, torch.Tensor], batched_inputs: List[dict],
                   images: ImageList) -> List[dict]:
-        """Per-image results at each input's ``height`` x ``width`` (see :meth:`inference_single_image`)."""
-        mask_pred_results = F.interpolate(outputs["pred_masks"], size=images.tensor.shape[-2:], mode="bilinear",
-                                          align_corners=False)
+        """Per-image results at each input's ``height`` x ``width`` (see :meth:`inference_single_image`).
+
+        Runs in float32 with autocast disabled, whatever precision the network ran in (its outputs
+        are cast to float32 first): the post-processing thresholds probabilities and sums over
+        many pixels. Where the sizes allow (:meth:`_inference_from_low_resolution_applies`), the
+        outputs are computed block by block from the low-resolution masks
+        (:func:`mask_former.inference.inference_from_low_resolution`: the same outputs, without
+        storing the full-resolution masks); otherwise the masks are resized to the padded input
+        and :meth:`inference_single_image` runs.
+        """
+        pred_logits, pred_masks = outputs["pred_logits"], outputs["pred_masks"]
+        padded_size = tuple(images.tensor.shape[-2:])
         results = []
-        for mask_cls, mask_pred, input_per_image, image_size in zip(
-                outputs["pred_logits"], mask_pred_results, batched_inputs, images.image_sizes):
-            height = input_per_image.get("height", image_size[0])
-            width = input_per_image.get("width", image_size[1])
-            results.append(self.inference_single_image(mask_cls, mask_pred, image_size, height, width))
+        with torch.autocast(device_type=pred_masks.device.type, enabled=False):
+            pred_logits, pred_masks = pred_logits.float(), pred_masks.float()
+            for mask_cls, mask_pred, input_per_image, image_size in zip(
+                    pred_logits, pred_masks, batched_inputs, images.image_sizes):
+                height = input_per_image.get("height", image_size[0])
+                width = input_per_image.get("width", image_size[1])
+                if self._inference_from_low_resolution_applies(mask_pred.shape[-2:], padded_size, image_size,
+                                                               (height, width)):
+                    results.append(retry_if_cuda_oom(self._inference_from_low_resolution)(
+                        mask_cls, mask_pred, padded_size, image_size, height, width))
+                    continue
+                mask_pred = F.interpolate(mask_pred[None], size=padded_size, mode="bilinear", align_corners=False)[0]
+                results.append(self.inference_single_image(mask_cls, mask_pred, image_size, height, width))
         return results
+
+    def _inference_from_low_resolution_applies(self, mask_size, padded_size, image_size, output_size) -> bool:
+        """Whether :func:`~mask_former.inference.inference_from_low_resolution` gives this image's
+        outputs: the per-image steps are not overridden by a subclass, the padded input is a
+        power-of-two multiple of the masks, and either only semantic scores are asked for (resized
+        afterwards) or the output is the image's own size."""
+        cls = type(self)
+        if any(getattr(cls, name) is not getattr(MaskFormer, name) for name in (
+                "inference_single_image", "semantic_inference", "panoptic_inference", "instance_inference")):
+            return False
+        if not self.sem_seg_postprocess_before_inference:
+            if self.panoptic_on or self.instance_on:
+                return False
+            output_size = image_size  # the scores are resized after inference
+        return supports_low_resolution_inference(mask_size, padded_size, image_size, output_size)
+
+    def _inference_from_low_resolution(self, mask_cls: torch.Tensor, mask_pred: torch.Tensor, padded_size,
+                                       image_size: Tuple[int, int], height: int, width: int) -> dict:
+        result = inference_from_low_resolution(
+            mask_cls, mask_pred, padded_size, image_size, semantic=self.semantic_on, panoptic=self.panoptic_on,
+            instance=self.instance_on, thing_classes=self.thing_classes,
+            object_mask_threshold=self.object_mask_threshold, overlap_threshold=self.overlap_threshold,
+            mask_must_be_confident=self.panoptic_mask_must_be_confident, topk=self.test_topk_per_image,
+            instance_thing_classes=self.thing_classes if self.panoptic_on else None)
+        if self.semantic_on and not self.sem_seg_postprocess_before_inference:
+            result["sem_seg"] = crop_and_resize(result["sem_seg"], image_size, height, width)
+        return result
 
     def inference_single_image(self, mask_cls: torch.Tensor, mask_pred: torch.Tensor, image_size: Tuple[int, int],
                                height: int, width: int) -> dict:
         """The enabled outputs of one image.
+
+        The outputs are those of the original order of steps
+        (:func:`mask_former.inference.reference.postprocess_reference`), with the work that does not
+        change them left out: masks resized to the output size only when it differs from the image's
+        (:func:`~mask_former.inference.crop_and_resize`), semantic scores computed on the image
+        rather than the padded input, and the mask probabilities computed once for all outputs.
 
         Args:
             mask_cls: (N, K+1) class logits. mask_pred: (N, Hpad, Wpad) mask logits at the padded
@@ -255,35 +309,48 @@ class MaskFormer(nn.Module):
         """
         result: dict = {}
         if self.sem_seg_postprocess_before_inference:
-            mask_pred = retry_if_cuda_oom(sem_seg_postprocess)(mask_pred, image_size, height, width)
+            mask_pred = retry_if_cuda_oom(crop_and_resize)(mask_pred, image_size, height, width)
             mask_cls = mask_cls.to(mask_pred)
+            mask_prob = retry_if_cuda_oom(torch.sigmoid)(mask_pred)  # shared by the outputs
+        else:
+            mask_prob = None
         if self.semantic_on:
-            r = retry_if_cuda_oom(self.semantic_inference)(mask_cls, mask_pred)
-            if not self.sem_seg_postprocess_before_inference:
-                r = retry_if_cuda_oom(sem_seg_postprocess)(r, image_size, height, width)
-            result["sem_seg"] = r
+            if self.sem_seg_postprocess_before_inference:
+                result["sem_seg"] = retry_if_cuda_oom(self.semantic_inference)(mask_cls, mask_pred, mask_prob=mask_prob)
+            else:
+                # the scores are per pixel: compute them on the image only, then resize them
+                cropped = mask_pred[:, : image_size[0], : image_size[1]]
+                r = retry_if_cuda_oom(self.semantic_inference)(mask_cls, cropped)
+                result["sem_seg"] = retry_if_cuda_oom(crop_and_resize)(r, image_size, height, width)
         if self.panoptic_on:
-            result["panoptic_seg"] = retry_if_cuda_oom(self.panoptic_inference)(mask_cls, mask_pred)
+            result["panoptic_seg"] = retry_if_cuda_oom(self.panoptic_inference)(mask_cls, mask_pred, mask_prob=mask_prob)
         if self.instance_on:
-            result["instances"] = retry_if_cuda_oom(self.instance_inference)(mask_cls, mask_pred)
+            result["instances"] = retry_if_cuda_oom(self.instance_inference)(mask_cls, mask_pred, mask_prob=mask_prob)
         return result
 
-    def semantic_inference(self, mask_cls: torch.Tensor, mask_pred: torch.Tensor) -> torch.Tensor:
-        """(K, H, W) class scores (MaskFormer Sec. 3.4; :func:`mask_former.inference.semantic_inference`)."""
-        return semantic_inference(mask_cls, mask_pred)
+    def semantic_inference(self, mask_cls: torch.Tensor, mask_pred: torch.Tensor, *,
+                           mask_prob: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(K, H, W) class scores (MaskFormer Sec. 3.4; :func:`mask_former.inference.semantic_inference`).
+        ``mask_prob``: ``mask_pred.sigmoid()`` when already computed."""
+        return semantic_inference(mask_cls, mask_pred, mask_prob=mask_prob)
 
-    def panoptic_inference(self, mask_cls: torch.Tensor, mask_pred: torch.Tensor):
-        """``(panoptic_seg, segments_info)`` (Sec. 3.4; :func:`mask_former.inference.panoptic_inference`)."""
+    def panoptic_inference(self, mask_cls: torch.Tensor, mask_pred: torch.Tensor, *,
+                           mask_prob: Optional[torch.Tensor] = None):
+        """``(panoptic_seg, segments_info)`` (Sec. 3.4; :func:`mask_former.inference.panoptic_inference`).
+        ``mask_prob``: ``mask_pred.sigmoid()`` when already computed."""
         return panoptic_inference(mask_cls, mask_pred, thing_classes=self.thing_classes,
                                   object_mask_threshold=self.object_mask_threshold,
                                   overlap_threshold=self.overlap_threshold,
-                                  mask_must_be_confident=self.panoptic_mask_must_be_confident)
+                                  mask_must_be_confident=self.panoptic_mask_must_be_confident, mask_prob=mask_prob)
 
-    def instance_inference(self, mask_cls: torch.Tensor, mask_pred: torch.Tensor) -> Instances:
+    def instance_inference(self, mask_cls: torch.Tensor, mask_pred: torch.Tensor, *,
+                           mask_prob: Optional[torch.Tensor] = None) -> Instances:
         """Top-k instances (:func:`mask_former.inference.instance_inference`); only thing classes
-        when panoptic inference is on (a panoptic dataset)."""
+        when panoptic inference is on (a panoptic dataset). ``mask_prob``: ``mask_pred.sigmoid()``
+        when already computed."""
         return instance_inference(mask_cls, mask_pred, topk=self.test_topk_per_image,
-                                  thing_classes=self.thing_classes if self.panoptic_on else None)
+                                  thing_classes=self.thing_classes if self.panoptic_on else None,
+                                  mask_prob=mask_prob)
 
     @property
     def thing_classes(self) -> List[int]:

@@ -14,7 +14,7 @@ import torch
 
 from .boxes import Boxes
 
-__all__ = ["BitMasks", "PolygonMasks", "polygon_area", "polygons_to_bitmask", "rle_to_bitmask"]
+__all__ = ["BitMasks", "PolygonMasks", "boxes_from_occupancy", "polygon_area", "polygons_to_bitmask", "rle_to_bitmask"]
 
 
 def polygon_area(x: np.ndarray, y: np.ndarray) -> float:
@@ -79,6 +79,32 @@ def rle_to_bitmask(rle: dict) -> np.ndarray:
     elif isinstance(rle["counts"], str):
         rle = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
     return mask_util.decode(rle).astype(bool)
+
+
+def boxes_from_occupancy(x_any: torch.Tensor, y_any: torch.Tensor) -> torch.Tensor:
+    """Tight boxes of masks from which of their columns and rows hold a pixel.
+
+    Args:
+        x_any: (N, W) bool, ``masks.any(dim=1)``; y_any: (N, H) bool, ``masks.any(dim=2)``.
+
+    Returns:
+        (N, 4) float32 XYXY boxes in pixels, x1 and y1 exclusive (Detectron2's
+        ``BitMasks.get_bounding_boxes``); an empty mask gives (0, 0, 0, 0).
+    """
+    n, w = x_any.shape
+    h = y_any.shape[1]
+    boxes = torch.zeros(n, 4, dtype=torch.float32, device=x_any.device)
+    if n == 0 or h == 0 or w == 0:
+        return boxes
+    nonempty = x_any.any(dim=1)
+    # first / last set column and row via argmax on the (reversed) indicator
+    x0 = x_any.to(torch.uint8).argmax(dim=1)
+    x1 = w - x_any.flip(1).to(torch.uint8).argmax(dim=1)
+    y0 = y_any.to(torch.uint8).argmax(dim=1)
+    y1 = h - y_any.flip(1).to(torch.uint8).argmax(dim=1)
+    stacked = torch.stack([x0, y0, x1, y1], dim=1).to(torch.float32)
+    boxes[nonempty] = stacked[nonempty]
+    return boxes
 
 
 class BitMasks:
@@ -146,21 +172,7 @@ class BitMasks:
         Returns:
             Boxes with a (N, 4) float32 tensor; an empty mask gives the box (0, 0, 0, 0).
         """
-        n, h, w = self.tensor.shape
-        boxes = torch.zeros(n, 4, dtype=torch.float32, device=self.tensor.device)
-        if n == 0 or h == 0 or w == 0:
-            return Boxes(boxes)
-        x_any = self.tensor.any(dim=1)  # (N, W)
-        y_any = self.tensor.any(dim=2)  # (N, H)
-        nonempty = x_any.any(dim=1)
-        # first / last set column and row via argmax on the (reversed) indicator
-        x0 = x_any.to(torch.uint8).argmax(dim=1)
-        x1 = w - x_any.flip(1).to(torch.uint8).argmax(dim=1)
-        y0 = y_any.to(torch.uint8).argmax(dim=1)
-        y1 = h - y_any.flip(1).to(torch.uint8).argmax(dim=1)
-        stacked = torch.stack([x0, y0, x1, y1], dim=1).to(torch.float32)
-        boxes[nonempty] = stacked[nonempty]
-        return Boxes(boxes)
+        return Boxes(boxes_from_occupancy(self.tensor.any(dim=1), self.tensor.any(dim=2)))
 
     @staticmethod
     def from_polygon_masks(

@@ -7,7 +7,10 @@ after the sum (post-norm, the default, as Vaswani et al. 2017) or on the branch'
 expects without ``batch_first``.
 
 Module names (``self_attn``, ``multihead_attn``, ``linear1``, ``linear2``, ``norm``) equal the
-original implementation's so its checkpoints load.
+original implementation's so its checkpoints load. The attention modules are
+``nn.MultiheadAttention``; they are run through
+:func:`mask_former.modeling.transformer.attention.multi_head_attention` (the fused
+``scaled_dot_product_attention`` kernel, equal up to float rounding).
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from typing import Callable, Optional
 
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from mask_former.modeling.transformer.attention import multi_head_attention
 
 __all__ = ["CrossAttentionLayer", "FFNLayer", "ResidualNormLayer", "SelfAttentionLayer"]
 
@@ -72,7 +77,8 @@ class SelfAttentionLayer(ResidualNormLayer):
                 query_pos: Optional[Tensor] = None) -> Tensor:
         def attend(x: Tensor) -> Tensor:
             q = k = _with_pos_embed(x, query_pos)
-            return self.self_attn(q, k, value=x, attn_mask=tgt_mask, key_padding_mask=tgt_key_padding_mask)[0]
+            return multi_head_attention(self.self_attn, q, k, x, attn_mask=tgt_mask,
+                                        key_padding_mask=tgt_key_padding_mask)
 
         return self._residual(tgt, attend)
 
@@ -102,9 +108,9 @@ class CrossAttentionLayer(ResidualNormLayer):
                 memory_key_padding_mask: Optional[Tensor] = None, pos: Optional[Tensor] = None,
                 query_pos: Optional[Tensor] = None) -> Tensor:
         def attend(x: Tensor) -> Tensor:
-            return self.multihead_attn(query=_with_pos_embed(x, query_pos), key=_with_pos_embed(memory, pos),
-                                       value=memory, attn_mask=memory_mask,
-                                       key_padding_mask=memory_key_padding_mask)[0]
+            return multi_head_attention(self.multihead_attn, _with_pos_embed(x, query_pos),
+                                        _with_pos_embed(memory, pos), memory, attn_mask=memory_mask,
+                                        key_padding_mask=memory_key_padding_mask)
 
         return self._residual(tgt, attend)
 

@@ -106,6 +106,9 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
     num_feature_levels = 3
     #: state-dict format; version 1 named ``query_feat`` ``static_query``
     _version = 2
+    #: inference: only the last prediction, intermediate masks at the attention's resolution
+    #: (set by :func:`mask_former.modeling.transformer.final_predictions_only`)
+    final_predictions_only = False
 
     @configurable
     def __init__(self, in_channels: int, mask_classification: bool = True, *, num_classes: int, hidden_dim: int,
@@ -201,6 +204,8 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
             ``{"pred_logits": (B, N, K+1), "pred_masks": (B, N, H/4, W/4), "aux_outputs": [...]}``
             from the last layer; ``aux_outputs`` holds ``dec_layers`` dicts with the same two keys,
             the earlier predictions in order, the first from the learnable queries (before any layer).
+            Inside :func:`~mask_former.modeling.transformer.final_predictions_only` (inference), only
+            the last ``pred_logits`` and ``pred_masks``.
 
         Raises:
             ValueError: x does not have ``num_feature_levels`` entries, or a tensor's shape is wrong.
@@ -211,6 +216,8 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         batch_size = src[0].shape[1]
         query_pos = self.query_embed.weight.unsqueeze(1).repeat(1, batch_size, 1)
         output = self.query_feat.weight.unsqueeze(1).repeat(1, batch_size, 1)
+        if self.final_predictions_only:
+            return self._forward_final_only(output, query_pos, src, pos, sizes, mask_features)
 
         predictions_class: List[Tensor] = []
         predictions_mask: List[Tensor] = []
@@ -218,13 +225,7 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         predictions_class.append(outputs_class)
         predictions_mask.append(outputs_mask)
         for i in range(self.num_layers):
-            level = i % self.num_feature_levels
-            output = self.transformer_cross_attention_layers[i](output, src[level], memory_mask=attn_mask,
-                                                                memory_key_padding_mask=None, pos=pos[level],
-                                                                query_pos=query_pos)
-            output = self.transformer_self_attention_layers[i](output, tgt_mask=None, tgt_key_padding_mask=None,
-                                                               query_pos=query_pos)
-            output = self.transformer_ffn_layers[i](output)
+            output = self._decoder_layer(i, output, src, pos, attn_mask, query_pos)
             next_size = sizes[(i + 1) % self.num_feature_levels]
             outputs_class, outputs_mask, attn_mask = self.forward_prediction_heads(output, mask_features, next_size)
             predictions_class.append(outputs_class)
@@ -235,6 +236,43 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
             "pred_masks": predictions_mask[-1],
             "aux_outputs": self._set_aux_loss(predictions_class, predictions_mask),
         }
+
+    def _decoder_layer(self, i: int, output: Tensor, src: List[Tensor], pos: List[Tensor],
+                       attn_mask: Optional[Tensor], query_pos: Tensor) -> Tensor:
+        """Layer ``i`` (Sec. 3.2): masked cross-attention to level ``i % num_feature_levels``, then
+        self-attention, then the feed-forward network; (N, B, C) queries in and out."""
+        level = i % self.num_feature_levels
+        output = self.transformer_cross_attention_layers[i](output, src[level], memory_mask=attn_mask,
+                                                            memory_key_padding_mask=None, pos=pos[level],
+                                                            query_pos=query_pos)
+        output = self.transformer_self_attention_layers[i](output, tgt_mask=None, tgt_key_padding_mask=None,
+                                                           query_pos=query_pos)
+        return self.transformer_ffn_layers[i](output)
+
+    def _forward_final_only(self, output: Tensor, query_pos: Tensor, src: List[Tensor], pos: List[Tensor],
+                            sizes: List[torch.Size], mask_features: Tensor) -> Dict[str, Tensor]:
+        """:meth:`forward` for inference (:func:`final_predictions_only`): the same layers, the
+        intermediate masks computed only at the resolution of the level their attention mask is for
+        (from the per-pixel embeddings resized to it), no intermediate class predictions; returns the
+        last ``{"pred_logits", "pred_masks"}``."""
+        level_features: Dict[Tuple[int, int], Tensor] = {}
+
+        def attention_mask(queries: Tensor, size: torch.Size) -> Tensor:
+            key = (int(size[0]), int(size[1]))
+            if key not in level_features:
+                level_features[key] = F.interpolate(mask_features, size=key, mode="bilinear", align_corners=False)
+            embedding = self.mask_embed(self.decoder_norm(queries).transpose(0, 1))
+            logits = torch.einsum("bqc,bchw->bqhw", embedding, level_features[key])
+            return masked_attention_mask(logits, key, self.num_heads)
+
+        attn_mask = attention_mask(output, sizes[0]) if self.num_layers else None
+        for i in range(self.num_layers):
+            output = self._decoder_layer(i, output, src, pos, attn_mask, query_pos)
+            if i + 1 < self.num_layers:
+                attn_mask = attention_mask(output, sizes[(i + 1) % self.num_feature_levels])
+        decoded = self.decoder_norm(output).transpose(0, 1)
+        return {"pred_logits": self.class_embed(decoded),
+                "pred_masks": torch.einsum("bqc,bchw->bqhw", self.mask_embed(decoded), mask_features)}
 
     def _check_inputs(self, x: Sequence[Tensor], mask_features: Tensor) -> None:
         if not isinstance(x, (list, tuple)) or len(x) != self.num_feature_levels:

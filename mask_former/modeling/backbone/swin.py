@@ -206,7 +206,15 @@ class WindowAttention(nn.Module):
     ``relative_position_bias_table`` ((2 Wh - 1)(2 Ww - 1), num_heads) holds one learned bias per
     relative offset and head; the buffer ``relative_position_index`` (Wh*Ww, Wh*Ww) selects the
     entry for each token pair (see :func:`relative_position_index`).
+
+    The attention runs in ``F.scaled_dot_product_attention`` (the bias and the shift mask as its
+    additive mask), equal to the written-out softmax(q k^T * scale + bias + mask) v up to float
+    rounding; the written-out path runs when ``use_fused_attention`` is False and during training
+    with attention dropout (whose random numbers it keeps).
     """
+
+    #: compute the attention with F.scaled_dot_product_attention (see the class docstring)
+    use_fused_attention = True
 
     def __init__(
         self,
@@ -253,6 +261,17 @@ class WindowAttention(nn.Module):
         bw, n, c = x.shape
         qkv = self.qkv(x).reshape(bw, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # each (bw, heads, N, C / heads)
+        if self.use_fused_attention and not (self.training and self.attn_drop.p > 0):
+            bias = self.relative_position_bias().to(q.dtype)  # (heads, N, N)
+            if mask is None:
+                additive = bias.unsqueeze(0)
+            else:
+                nw = mask.shape[0]
+                additive = (mask.to(q.dtype)[:, None] + bias[None]).unsqueeze(0)  # (1, nw, heads, N, N)
+                additive = additive.expand(bw // nw, -1, -1, -1, -1).reshape(bw, self.num_heads, n, n)
+            x = F.scaled_dot_product_attention(q, k, v, attn_mask=additive, scale=self.scale)
+            x = x.transpose(1, 2).reshape(bw, n, c)
+            return self.proj_drop(self.proj(x))
         attn = (q * self.scale) @ k.transpose(-2, -1)
         attn = attn + self.relative_position_bias().unsqueeze(0)
         if mask is not None:

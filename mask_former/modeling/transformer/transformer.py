@@ -3,6 +3,9 @@
 Module names (``encoder.layers.N``, ``decoder.layers.N.self_attn``, ``multihead_attn``,
 ``linear1``, ``linear2``, ``norm1..3``, ``decoder.norm``) equal the original MaskFormer code so
 its checkpoints load. Sequences are (L, N, C) ("sequence first"), as in ``nn.MultiheadAttention``.
+The attention modules are ``nn.MultiheadAttention``, run through
+:func:`~mask_former.modeling.transformer.attention.multi_head_attention` (the fused
+``scaled_dot_product_attention`` kernel; the module's own forward where dropout is active).
 """
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from .attention import multi_head_attention
 
 __all__ = ["Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
            "TransformerDecoderLayer"]
@@ -56,13 +61,15 @@ class TransformerEncoderLayer(nn.Module):
         if self.normalize_before:
             src2 = self.norm1(src)
             q = k = _with_pos_embed(src2, pos)
-            src2 = self.self_attn(q, k, value=src2, attn_mask=src_mask, key_padding_mask=src_key_padding_mask)[0]
+            src2 = multi_head_attention(self.self_attn, q, k, src2, attn_mask=src_mask,
+                                        key_padding_mask=src_key_padding_mask)
             src = src + self.dropout1(src2)
             src2 = self.norm2(src)
             src2 = self.linear2(self.dropout(self.activation(self.linear1(src2))))
             return src + self.dropout2(src2)
         q = k = _with_pos_embed(src, pos)
-        src2 = self.self_attn(q, k, value=src, attn_mask=src_mask, key_padding_mask=src_key_padding_mask)[0]
+        src2 = multi_head_attention(self.self_attn, q, k, src, attn_mask=src_mask,
+                                    key_padding_mask=src_key_padding_mask)
         src = self.norm1(src + self.dropout1(src2))
         src2 = self.linear2(self.dropout(self.activation(self.linear1(src))))
         return self.norm2(src + self.dropout2(src2))
@@ -96,21 +103,24 @@ class TransformerDecoderLayer(nn.Module):
         if self.normalize_before:
             tgt2 = self.norm1(tgt)
             q = k = _with_pos_embed(tgt2, query_pos)
-            tgt2 = self.self_attn(q, k, value=tgt2, attn_mask=tgt_mask, key_padding_mask=tgt_key_padding_mask)[0]
+            tgt2 = multi_head_attention(self.self_attn, q, k, tgt2, attn_mask=tgt_mask,
+                                        key_padding_mask=tgt_key_padding_mask)
             tgt = tgt + self.dropout1(tgt2)
             tgt2 = self.norm2(tgt)
-            tgt2 = self.multihead_attn(query=_with_pos_embed(tgt2, query_pos), key=_with_pos_embed(memory, pos),
-                                       value=memory, attn_mask=memory_mask,
-                                       key_padding_mask=memory_key_padding_mask)[0]
+            tgt2 = multi_head_attention(self.multihead_attn, _with_pos_embed(tgt2, query_pos),
+                                        _with_pos_embed(memory, pos), memory, attn_mask=memory_mask,
+                                        key_padding_mask=memory_key_padding_mask)
             tgt = tgt + self.dropout2(tgt2)
             tgt2 = self.norm3(tgt)
             tgt2 = self.linear2(self.dropout(self.activation(self.linear1(tgt2))))
             return tgt + self.dropout3(tgt2)
         q = k = _with_pos_embed(tgt, query_pos)
-        tgt2 = self.self_attn(q, k, value=tgt, attn_mask=tgt_mask, key_padding_mask=tgt_key_padding_mask)[0]
+        tgt2 = multi_head_attention(self.self_attn, q, k, tgt, attn_mask=tgt_mask,
+                                    key_padding_mask=tgt_key_padding_mask)
         tgt = self.norm1(tgt + self.dropout1(tgt2))
-        tgt2 = self.multihead_attn(query=_with_pos_embed(tgt, query_pos), key=_with_pos_embed(memory, pos),
-                                   value=memory, attn_mask=memory_mask, key_padding_mask=memory_key_padding_mask)[0]
+        tgt2 = multi_head_attention(self.multihead_attn, _with_pos_embed(tgt, query_pos),
+                                    _with_pos_embed(memory, pos), memory, attn_mask=memory_mask,
+                                    key_padding_mask=memory_key_padding_mask)
         tgt = self.norm2(tgt + self.dropout2(tgt2))
         tgt2 = self.linear2(self.dropout(self.activation(self.linear1(tgt))))
         return self.norm3(tgt + self.dropout3(tgt2))

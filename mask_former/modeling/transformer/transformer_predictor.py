@@ -54,11 +54,14 @@ class TransformerPredictor(nn.Module):
 
     ``forward(x, mask_features)``: x (B, in_channels, h, w); mask_features (B, mask_dim, H, W).
     Returns {"pred_logits": (B, N, K+1), "pred_masks": (B, N, H, W),
-    "aux_outputs": [same for decoder layers 1..L-1]} (aux only with deep supervision).
+    "aux_outputs": [same for decoder layers 1..L-1]} (aux only with deep supervision, and not
+    inside :func:`~mask_former.modeling.transformer.final_predictions.final_predictions_only`).
     """
 
     #: the set criterion this decoder is trained with (``CRITERION_REGISTRY`` name)
     criterion_name = "SetCriterion"
+    #: return only the last layer's predictions (set by :func:`final_predictions_only` for inference)
+    final_predictions_only = False
 
     @configurable
     def __init__(self, in_channels: int, mask_classification: bool = True, *, num_classes: int, hidden_dim: int,
@@ -110,6 +113,12 @@ class TransformerPredictor(nn.Module):
         pos = self.pe_layer(x, mask)
         hs, _memory = self.transformer(self.input_proj(x), mask, self.query_embed.weight, pos)
         out: Dict = {}
+        if self.final_predictions_only:
+            # inference: the last layer's predictions only (see final_predictions_only)
+            if self.mask_classification:
+                out["pred_logits"] = self.class_embed(hs[-1])
+            out["pred_masks"] = torch.einsum("bqc,bchw->bqhw", self.mask_embed(hs[-1]), mask_features)
+            return out
         outputs_class = None
         if self.mask_classification:
             outputs_class = self.class_embed(hs)
