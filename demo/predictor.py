@@ -20,7 +20,7 @@ from segcore.utils.video_visualizer import VideoVisualizer
 from segcore.utils.visualizer import ColorMode, VisImage, Visualizer
 
 __all__ = ["AsyncPredictor", "DRAWABLE_OUTPUTS", "VisualizationDemo", "filter_instances", "filter_segments",
-           "sem_seg_to_labels"]
+           "float32_fields", "sem_seg_to_labels"]
 
 #: Value of pixels left undrawn in the class map made by :func:`sem_seg_to_labels`.
 UNDRAWN_LABEL = -1
@@ -51,6 +51,26 @@ def filter_segments(segments_info: Optional[List[dict]], threshold: float) -> Op
     if segments_info is None:
         return None
     return [s for s in segments_info if float(s.get("score", 1.0)) >= threshold]
+
+
+def float32_fields(instances):
+    """``instances`` with its reduced-precision floating-point fields (``scores``, ``pred_boxes``, ...)
+    in float32.
+
+    A model run at ``TEST.PRECISION`` bfloat16 or float16 may return such fields (MaskFormer's
+    post-processing returns float32 anyway); drawing reads them through NumPy, which has no
+    bfloat16. Other fields and float32 / float64 ones are left as they are.
+    """
+    if not hasattr(instances, "get_fields"):
+        return instances
+    for name, value in list(instances.get_fields().items()):
+        tensor = getattr(value, "tensor", value)
+        if isinstance(tensor, torch.Tensor) and tensor.dtype in (torch.bfloat16, torch.float16):
+            if tensor is value:
+                instances.set(name, value.float())
+            else:
+                value.tensor = tensor.float()
+    return instances
 
 
 def sem_seg_to_labels(sem_seg: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -159,7 +179,7 @@ class VisualizationDemo:
             panoptic_seg, segments_info = predictions["panoptic_seg"]
             return drawer.draw_panoptic_seg(*args, panoptic_seg.to(self.cpu_device), filter_segments(segments_info, thr))
         if kind == "instances":
-            instances = filter_instances(predictions["instances"].to(self.cpu_device), thr)
+            instances = filter_instances(float32_fields(predictions["instances"].to(self.cpu_device)), thr)
             return drawer.draw_instance_predictions(*args, instances)
         return drawer.draw_sem_seg(*args, sem_seg_to_labels(predictions["sem_seg"], thr))
 

@@ -165,6 +165,12 @@ _C.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 1.0
 _C.SOLVER.CLIP_GRADIENTS.NORM_TYPE = 2.0
 
 _C.SOLVER.AMP = CN({"ENABLED": False})
+# The autocast dtype of AMP training (SOLVER.AMP.ENABLED): "float16" (CUDA, with loss scaling) or
+# "bfloat16" (CUDA and CPU, no loss scaling needed).
+_C.SOLVER.AMP.PRECISION = "float16"
+# torch.compile the model's backbone and head for training (DefaultTrainer); the first iterations
+# are slow while they compile. State-dict names are unchanged.
+_C.SOLVER.COMPILE = False
 
 # ---------------------------------------------------------------------------- #
 # Test
@@ -181,6 +187,17 @@ _C.TEST.AUG.MAX_SIZE = 4000
 _C.TEST.AUG.FLIP = True
 _C.TEST.PRECISE_BN = CN({"ENABLED": False})
 _C.TEST.PRECISE_BN.NUM_ITER = 200
+# Inference precision of DefaultPredictor, the demo and DefaultTrainer.test (inference_on_dataset):
+# "float32", or autocast to "bfloat16" (CPU and CUDA) or "float16" (CUDA only). The parts that need
+# float32 stay in it (Mask2Former's deformable-attention pixel decoder, the post-processing).
+_C.TEST.PRECISION = "float32"
+# torch.compile the model's backbone and head for inference (DefaultPredictor, the demo,
+# DefaultTrainer.test); the first images are slow while they compile (and again for new sizes).
+_C.TEST.COMPILE = False
+# Keep the convolution weights of the model in channels-last memory order for inference
+# (DefaultPredictor, the demo): the convolutions then run on NHWC tensors, which oneDNN (CPU) and
+# cuDNN (tensor cores) compute without layout conversions. Outputs equal up to float rounding.
+_C.TEST.CHANNELS_LAST = True
 
 # ---------------------------------------------------------------------------- #
 # Misc

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import inspect
 import logging
 import os
@@ -32,6 +33,7 @@ from segcore.evaluation import (
     print_csv_format,
     verify_results,
 )
+from segcore.evaluation.evaluator import inference_precision, precision_dtype
 from segcore.modeling import SemanticSegmentorWithTTA, build_model, model_output_tasks
 from segcore.solver import build_lr_scheduler, build_optimizer
 from segcore.utils import comm
@@ -47,6 +49,7 @@ from .train_loop import AMPTrainer, SimpleTrainer, TrainerBase
 __all__ = [
     "DefaultPredictor",
     "DefaultTrainer",
+    "compile_model",
     "create_ddp_model",
     "default_argument_parser",
     "default_setup",
@@ -80,6 +83,46 @@ def create_ddp_model(model: nn.Module, *, fp16_compression: bool = False, **kwar
 
         ddp.register_comm_hook(state=None, hook=comm_hooks.fp16_compress_hook)
     return ddp
+
+
+#: the submodules :func:`compile_model` compiles (the tensor programs of a Detectron2-style
+#: meta-architecture; its pre- and post-processing stay eager)
+COMPILED_SUBMODULES = ("backbone", "sem_seg_head")
+
+
+def compile_model(model: nn.Module, *, inplace: bool = True, **compile_kwargs: Any) -> nn.Module:
+    """``torch.compile`` a model's ``backbone`` and ``sem_seg_head`` (the whole model if it has neither).
+
+    Only the network is compiled: the meta-architecture's pre- and post-processing (batching,
+    padding, per-image inference with data-dependent Python) stay eager, where compiling them
+    would only add graph breaks. Compilation happens at the first call (and again for a new input
+    size); the state-dict names are unchanged.
+
+    Args:
+        model: a model (``DistributedDataParallel`` is unwrapped when not in place).
+        inplace: compile the submodules in place (``nn.Module.compile``: the model itself runs
+            compiled from now on, in training and in eval mode); otherwise return a shallow copy
+            of the model whose submodules are compiled wrappers of the same modules (same
+            parameters; ``model`` itself stays eager).
+        compile_kwargs: passed to ``torch.compile`` (e.g. ``mode``, ``dynamic``).
+
+    Returns:
+        ``model`` (in place) or the compiled copy.
+    """
+    if not inplace and isinstance(model, DistributedDataParallel):
+        model = model.module
+    names = [n for n in COMPILED_SUBMODULES if isinstance(getattr(model, n, None), nn.Module)]
+    if inplace:
+        for module in [getattr(model, n) for n in names] or [model]:
+            module.compile(**compile_kwargs)
+        return model
+    if not names:
+        return torch.compile(model, **compile_kwargs)
+    twin = copy.copy(model)
+    twin.__dict__["_modules"] = dict(model._modules)  # its own table; the modules are shared
+    for n in names:
+        twin._modules[n] = torch.compile(model._modules[n], **compile_kwargs)
+    return twin
 
 
 def _default_dist_port() -> int:
@@ -258,7 +301,12 @@ class DefaultPredictor:
 
     Builds ``cfg.MODEL.META_ARCHITECTURE``, loads ``cfg.MODEL.WEIGHTS``, switches to eval mode,
     and for each call resizes the image with ``ResizeShortestEdge(INPUT.MIN_SIZE_TEST,
-    INPUT.MAX_SIZE_TEST)`` (no resize when ``MIN_SIZE_TEST`` is 0).
+    INPUT.MAX_SIZE_TEST)`` (no resize when ``MIN_SIZE_TEST`` is 0). The model runs under
+    ``torch.inference_mode()`` at ``TEST.PRECISION`` (float32, or bfloat16 / float16 autocast:
+    :func:`segcore.evaluation.evaluator.inference_precision`), with its convolution weights in
+    channels-last order when ``TEST.CHANNELS_LAST`` (convolutions then run on NHWC tensors), and
+    compiled with ``torch.compile`` when ``TEST.COMPILE`` (:func:`compile_model`; the first calls
+    compile).
 
     Example::
 
@@ -291,6 +339,13 @@ class DefaultPredictor:
         self.input_format = cfg.INPUT.FORMAT
         if self.input_format not in ("RGB", "BGR"):
             raise ValueError(f"DefaultPredictor supports INPUT.FORMAT 'RGB' or 'BGR', got '{self.input_format}'")
+        self.precision = precision_dtype(cfg.TEST.PRECISION)
+        self.device_type = torch.device(self.cfg.MODEL.DEVICE).type
+        inference_precision(self.precision, self.device_type)  # refuses float16 on the CPU now, not at the first image
+        if cfg.TEST.CHANNELS_LAST:
+            self.model.to(memory_format=torch.channels_last)  # 4-D weights only: convolutions run NHWC
+        if cfg.TEST.COMPILE:
+            compile_model(self.model)
 
     def __call__(self, original_image: np.ndarray) -> dict:
         """
@@ -309,7 +364,7 @@ class DefaultPredictor:
             raise ValueError(f"DefaultPredictor expects an (H, W, 3) BGR numpy array, got {type(original_image).__name__} {shape}")
         if original_image.dtype != np.uint8:
             raise ValueError(f"DefaultPredictor expects a uint8 image, got {original_image.dtype}")
-        with torch.no_grad():
+        with torch.inference_mode(), inference_precision(self.precision, self.device_type):
             if self.input_format == "RGB":
                 original_image = original_image[:, :, ::-1]
             height, width = original_image.shape[:2]
@@ -328,7 +383,9 @@ class DefaultTrainer(TrainerBase):
     1. Builds the model, optimizer, training data loader and lr scheduler with the
        ``build_*`` classmethods (override them to customize); wraps the model in
        ``DistributedDataParallel`` when several processes run.
-    2. Uses :class:`SimpleTrainer` (or :class:`AMPTrainer` with ``SOLVER.AMP.ENABLED``).
+    2. Uses :class:`SimpleTrainer` (or :class:`AMPTrainer` with ``SOLVER.AMP.ENABLED``, autocasting
+       to ``SOLVER.AMP.PRECISION``: float16 or bfloat16); with ``SOLVER.COMPILE`` the model's
+       backbone and head run through ``torch.compile`` (:func:`compile_model`).
     3. Hooks: iteration timer, lr scheduler, PreciseBN (``TEST.PRECISE_BN``), periodic
        checkpoints (``SOLVER.CHECKPOINT_PERIOD``, main process), evaluation
        (``TEST.EVAL_PERIOD`` and at the end), with ``TEST.AUG.ENABLED`` an evaluation with
@@ -368,8 +425,13 @@ class DefaultTrainer(TrainerBase):
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
         data_loader = self.build_train_loader(cfg)
+        if cfg.SOLVER.COMPILE:
+            compile_model(model)
         model = create_ddp_model(model, broadcast_buffers=False)
-        self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(model, data_loader, optimizer)
+        if cfg.SOLVER.AMP.ENABLED:
+            self._trainer = AMPTrainer(model, data_loader, optimizer, precision=precision_dtype(cfg.SOLVER.AMP.PRECISION))
+        else:
+            self._trainer = SimpleTrainer(model, data_loader, optimizer)
 
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = Checkpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
@@ -555,7 +617,9 @@ class DefaultTrainer(TrainerBase):
 
     @classmethod
     def test(cls, cfg, model: nn.Module, evaluators: DatasetEvaluator | list | None = None) -> OrderedDict:
-        """Evaluate ``model`` on every dataset of ``cfg.DATASETS.TEST``.
+        """Evaluate ``model`` on every dataset of ``cfg.DATASETS.TEST``, at ``TEST.PRECISION``
+        (:func:`segcore.evaluation.inference_on_dataset`) and, with ``TEST.COMPILE``, through a
+        compiled copy (:func:`compile_model` with ``inplace=False``: ``model`` itself stays eager).
 
         Args:
             cfg: the config.
@@ -576,6 +640,8 @@ class DefaultTrainer(TrainerBase):
         if evaluators is not None and len(cfg.DATASETS.TEST) != len(evaluators):
             raise ValueError(f"{len(cfg.DATASETS.TEST)} test datasets (DATASETS.TEST) but {len(evaluators)} evaluators")
 
+        if cfg.TEST.COMPILE and len(cfg.DATASETS.TEST):
+            model = compile_model(model, inplace=False)  # the model given stays eager (e.g. for training)
         results: OrderedDict = OrderedDict()
         for idx, dataset_name in enumerate(cfg.DATASETS.TEST):
             data_loader = cls.build_test_loader(cfg, dataset_name)
@@ -588,7 +654,7 @@ class DefaultTrainer(TrainerBase):
                     logger.warning(f"{e}. Use DefaultTrainer.test(evaluators=) or implement build_evaluator.")
                     results[dataset_name] = {}
                     continue
-            results_i = inference_on_dataset(model, data_loader, evaluator)
+            results_i = inference_on_dataset(model, data_loader, evaluator, precision=cfg.TEST.PRECISION)
             results[dataset_name] = results_i
             if comm.is_main_process():
                 if not isinstance(results_i, dict):

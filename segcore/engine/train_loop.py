@@ -410,7 +410,7 @@ class AMPTrainer(SimpleTrainer):
         gather_metric_period: int = 1,
         zero_grad_before_forward: bool = False,
         grad_scaler: torch.amp.GradScaler | None = None,
-        precision: torch.dtype = torch.float16,
+        precision: torch.dtype | str = torch.float16,
         log_grad_scaler: bool = False,
     ):
         """
@@ -418,12 +418,17 @@ class AMPTrainer(SimpleTrainer):
             model, data_loader, optimizer, gather_metric_period, zero_grad_before_forward:
                 as :class:`SimpleTrainer`.
             grad_scaler: a ``torch.amp.GradScaler`` (default: a new one where fp16 is used).
-            precision: the autocast dtype: ``torch.float16`` or ``torch.bfloat16``.
+            precision: the autocast dtype: ``torch.float16`` or ``torch.bfloat16``, or its name
+                ("float16" / "fp16", "bfloat16" / "bf16": ``SOLVER.AMP.PRECISION``).
             log_grad_scaler: record the scale as ``[metric]grad_scaler`` every iteration.
 
         Raises:
             ValueError: ``precision`` is neither float16 nor bfloat16.
         """
+        if isinstance(precision, str):
+            from segcore.evaluation.evaluator import precision_dtype
+
+            precision = precision_dtype(precision)
         if isinstance(model, DistributedDataParallel) and len(model.device_ids or []) > 1:
             raise ValueError("AMPTrainer does not support single-process multi-device training")
         if isinstance(model, DataParallel):

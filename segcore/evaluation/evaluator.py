@@ -1,6 +1,7 @@
 """The evaluator interface and the inference loop, as in Detectron2's ``evaluation/evaluator.py``."""
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import time
@@ -15,7 +16,55 @@ from tqdm import tqdm
 from segcore.utils.comm import get_world_size, is_main_process
 from segcore.utils.logger import log_every_n_seconds
 
-__all__ = ["DatasetEvaluator", "DatasetEvaluators", "inference_context", "inference_on_dataset"]
+__all__ = ["DatasetEvaluator", "DatasetEvaluators", "PRECISIONS", "inference_context", "inference_on_dataset",
+           "inference_precision", "precision_dtype"]
+
+#: precision names (``TEST.PRECISION``, ``SOLVER.AMP.PRECISION``, ``--precision``) -> dtypes
+PRECISIONS = {
+    "float32": torch.float32, "fp32": torch.float32,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float16": torch.float16, "fp16": torch.float16,
+}
+
+
+def precision_dtype(precision: str | torch.dtype) -> torch.dtype:
+    """The dtype a precision name stands for (see :data:`PRECISIONS`); a dtype is returned as is.
+
+    Raises:
+        ValueError: an unknown name, or a dtype other than float32 / bfloat16 / float16.
+    """
+    if isinstance(precision, torch.dtype):
+        dtype = precision
+    else:
+        dtype = PRECISIONS.get(str(precision).lower())
+        if dtype is None:
+            raise ValueError(f"unknown precision {precision!r}; expected one of {sorted(PRECISIONS)}")
+    if dtype not in (torch.float32, torch.bfloat16, torch.float16):
+        raise ValueError(f"precision must be float32, bfloat16 or float16, got {dtype}")
+    return dtype
+
+
+def inference_precision(precision: str | torch.dtype, device_type: str):
+    """The context in which a model runs inference at ``precision`` on ``device_type``.
+
+    float32: no autocast (a null context). bfloat16 (CPU and CUDA) and float16 (CUDA): ``torch.autocast``
+    to that dtype; models keep the parts that need float32 in float32 inside it (Mask2Former's
+    deformable-attention pixel decoder, the mask-classification post-processing).
+
+    Args:
+        precision: a name of :data:`PRECISIONS` or a dtype.
+        device_type: "cpu" or "cuda" (the model's device type).
+
+    Raises:
+        ValueError: an unknown precision, or float16 on the CPU (its CPU kernels are slow or
+            missing: use bfloat16 there).
+    """
+    dtype = precision_dtype(precision)
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    if dtype == torch.float16 and device_type == "cpu":
+        raise ValueError("float16 inference is supported on CUDA only; use bfloat16 (or float32) on the CPU")
+    return torch.autocast(device_type=device_type, dtype=dtype)
 
 
 class DatasetEvaluator:
@@ -87,25 +136,40 @@ def inference_context(model: nn.Module):
         model.train(training_mode)
 
 
+def _model_device_type(model: nn.Module | Any) -> str:
+    if isinstance(model, nn.Module):
+        for tensor in model.parameters():
+            return tensor.device.type
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def inference_on_dataset(
     model: nn.Module | Any,
     data_loader: Iterable,
     evaluator: DatasetEvaluator | list[DatasetEvaluator] | None,
+    *,
+    precision: str | torch.dtype = "float32",
 ) -> dict:
     """Run ``model`` on every batch of ``data_loader`` and evaluate the outputs.
 
-    The model runs in eval mode under ``torch.no_grad()`` (its mode is restored afterwards). A
-    tqdm progress bar is shown on the main process; the total and per-image compute times are
-    logged (the first few batches, a warmup, are not timed).
+    The model runs in eval mode under ``torch.inference_mode()`` (its mode is restored
+    afterwards), at ``precision`` (:func:`inference_precision`). A tqdm progress bar is shown on
+    the main process; the total and per-image compute times are logged (the first few batches, a
+    warmup, are not timed).
 
     Args:
         model: a callable taking a batch (list of dicts) and returning a list of output dicts;
             when an ``nn.Module``, it is switched to eval mode for the run.
         data_loader: iterable of batches; ``len()`` is used for progress when available.
         evaluator: an evaluator, a list of them, or ``None`` (only benchmark the model).
+        precision: "float32" (default), "bfloat16" or "float16" (CUDA) autocast, e.g.
+            ``cfg.TEST.PRECISION``.
 
     Returns:
         dict: ``evaluator.evaluate()`` (``{}`` when it returned ``None``).
+
+    Raises:
+        ValueError: an unknown precision, or float16 on the CPU.
     """
     num_devices = get_world_size()
     logger = logging.getLogger(__name__)
@@ -128,7 +192,8 @@ def inference_on_dataset(
     with ExitStack() as stack:
         if isinstance(model, nn.Module):
             stack.enter_context(inference_context(model))
-        stack.enter_context(torch.no_grad())
+        stack.enter_context(torch.inference_mode())
+        stack.enter_context(inference_precision(precision, _model_device_type(model)))
         progress = tqdm(total=total, desc="inference", disable=not is_main_process(), leave=False)
         stack.callback(progress.close)
 
