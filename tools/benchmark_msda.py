@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -38,37 +37,12 @@ MODES = ("forward", "forward_backward")
 IMPLS = ("kernel", "pytorch")
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _reset_peak_rss() -> bool:
-    """Resets the process's peak RSS (VmHWM) where Linux allows it."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss_bytes() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 def run_worker(args) -> Dict:
     """One configuration, in this process: returns its timings (ms) and peak memory (MiB)."""
     import torch
 
     from mask2former.ops import ms_deform_attn, select_implementation
+    from segcore.utils.memory import peak_rss_bytes, reset_peak_rss, rss_bytes
     from mask2former.ops.example_inputs import encoder_inputs
 
     torch.set_num_threads(args.threads)
@@ -102,8 +76,8 @@ def run_worker(args) -> Dict:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
-        reset = _reset_peak_rss()
-        base = _rss_bytes()
+        reset = reset_peak_rss()
+        base = rss_bytes()
     times = []
     for _ in range(args.repeats):
         if cuda:
@@ -121,7 +95,7 @@ def run_worker(args) -> Dict:
         peak = torch.cuda.max_memory_allocated() - base
         memory_note = "max_memory_allocated"
     else:
-        peak = _peak_rss_bytes() - base
+        peak = peak_rss_bytes() - base
         memory_note = "peak RSS (reset)" if reset else "peak RSS (since start)"
     return {"device": args.device, "size": args.size, "impl": args.impl, "mode": args.mode, "dtype": args.dtype,
             "threads": args.threads, "median_ms": statistics.median(times), "min_ms": min(times),

@@ -1,13 +1,16 @@
-"""Recovering from CUDA out-of-memory errors (Detectron2's ``detectron2/utils/memory.py``)."""
+"""Recovering from CUDA out-of-memory errors (Detectron2's ``detectron2/utils/memory.py``), and
+reading the process's resident memory (for the benchmarks)."""
 from __future__ import annotations
 
 import functools
 import logging
+import os
+import resource
 from typing import Any, Callable, TypeVar
 
 import torch
 
-__all__ = ["retry_if_cuda_oom"]
+__all__ = ["peak_rss_bytes", "reset_peak_rss", "retry_if_cuda_oom", "rss_bytes"]
 
 _R = TypeVar("_R")
 
@@ -86,3 +89,37 @@ def retry_if_cuda_oom(func: Callable[..., _R]) -> Callable[..., _R]:
         return func(*cpu_args, **cpu_kwargs)
 
     return wrapped
+
+
+def rss_bytes() -> int:
+    """The process's resident set size now, in bytes (Linux ``/proc/self/statm``).
+
+    Raises:
+        OSError: ``/proc`` is not available (not Linux).
+    """
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def reset_peak_rss() -> bool:
+    """Reset the process's peak resident set size (``VmHWM``) to the current one, where Linux allows
+    it (``/proc/self/clear_refs``). Returns whether it was reset."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes() -> int:
+    """The process's peak resident set size in bytes: ``VmHWM`` of ``/proc/self/status`` (since
+    the last :func:`reset_peak_rss`), else ``getrusage``'s maximum since the process started."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -1,6 +1,7 @@
-"""retry_if_cuda_oom (segcore.utils.memory)."""
+"""retry_if_cuda_oom and the resident-memory readings (segcore.utils.memory)."""
 import logging
 
+import numpy as np
 import pytest
 import torch
 
@@ -173,3 +174,15 @@ def test_real_cuda_tensors_fall_back_to_cpu():
     out = retry_if_cuda_oom(double)(x)
     assert calls == ["cuda", "cuda", "cpu"]
     assert out.device.type == "cpu" and out.tolist() == [0.0, 2.0, 4.0, 6.0]
+
+
+def test_resident_memory_grows_with_an_allocation_and_the_peak_resets():
+    from segcore.utils.memory import peak_rss_bytes, reset_peak_rss, rss_bytes
+
+    before = rss_bytes()
+    block = np.ones(64 * 2**20, dtype=np.uint8)  # 64 MiB, touched
+    assert rss_bytes() - before > 48 * 2**20
+    assert peak_rss_bytes() >= rss_bytes()
+    del block
+    if reset_peak_rss():  # where Linux allows it, the peak restarts from the current size
+        assert peak_rss_bytes() - rss_bytes() < 48 * 2**20
