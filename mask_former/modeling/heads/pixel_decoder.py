@@ -69,14 +69,14 @@ class BasePixelDecoder(nn.Module):
         for idx, in_channels in enumerate(feature_channels):
             if idx == len(self.in_features) - 1:
                 output_conv = Conv2d(in_channels, conv_dim, kernel_size=3, stride=1, padding=1, bias=use_bias,
-                                     norm=get_norm(norm, conv_dim), activation=F.relu)
+                                     norm=get_norm(norm, conv_dim), activation=F.relu_)
                 c2_xavier_fill(output_conv)
                 self.add_module(f"layer_{idx + 1}", output_conv)
                 lateral_convs.append(None)
             else:
                 lateral_conv = Conv2d(in_channels, conv_dim, kernel_size=1, bias=use_bias, norm=get_norm(norm, conv_dim))
                 output_conv = Conv2d(conv_dim, conv_dim, kernel_size=3, stride=1, padding=1, bias=use_bias,
-                                     norm=get_norm(norm, conv_dim), activation=F.relu)
+                                     norm=get_norm(norm, conv_dim), activation=F.relu_)
                 c2_xavier_fill(lateral_conv)
                 c2_xavier_fill(output_conv)
                 self.add_module(f"adapter_{idx + 1}", lateral_conv)

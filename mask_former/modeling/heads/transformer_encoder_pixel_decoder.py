@@ -72,7 +72,7 @@ class TransformerEncoderPixelDecoder(BasePixelDecoder):
                                                   normalize_before=transformer_pre_norm)
         self.pe_layer = PositionEmbeddingSine(conv_dim // 2, normalize=True)
         output_conv = Conv2d(conv_dim, conv_dim, kernel_size=3, stride=1, padding=1, bias=norm == "" or norm is None,
-                             norm=get_norm(norm, conv_dim), activation=F.relu)
+                             norm=get_norm(norm, conv_dim), activation=F.relu_)
         c2_xavier_fill(output_conv)
         name = f"layer_{len(self.in_features)}"
         delattr(self, name)

@@ -184,7 +184,7 @@ class SemSegFPNHead(nn.Module):
             head_length = max(1, int(math.log2(shape.stride) - math.log2(common_stride)))
             for k in range(head_length):
                 conv = Conv2d(shape.channels if k == 0 else conv_dims, conv_dims, kernel_size=3, stride=1, padding=1,
-                              bias=not norm, norm=get_norm(norm, conv_dims), activation=F.relu)
+                              bias=not norm, norm=get_norm(norm, conv_dims), activation=F.relu_)
                 c2_msra_fill(conv)
                 head_ops.append(conv)
                 if shape.stride != common_stride:

@@ -244,3 +244,30 @@ def test_forward_checks():
         decoder.forward_features(feats)
     with pytest.raises(RuntimeError, match=r"forward_features"):
         decoder(feats)
+
+
+def test_in_place_relu_gives_the_values_and_gradients_of_the_plain_one():
+    """The encoder layer applies F.relu in place on linear1's output; any other callable runs as given."""
+    from torch.nn import functional as F
+
+    from mask2former.modeling.pixel_decoder.msdeformattn_encoder import MSDeformAttnTransformerEncoderLayer
+
+    torch.manual_seed(0)
+    layer = MSDeformAttnTransformerEncoderLayer(d_model=32, d_ffn=64, dropout=0.0, n_levels=2, n_heads=4, n_points=2)
+    shapes = torch.tensor([[4, 6], [2, 3]])
+    start = torch.tensor([0, 24])
+    src = torch.randn(2, 30, 32, requires_grad=True)
+    ref = torch.rand(2, 30, 2, 2)
+
+    def run():
+        out = layer(src, None, ref, shapes, start)
+        grads = torch.autograd.grad(out.square().sum(), [src, layer.linear1.weight, layer.linear2.weight])
+        return out.detach(), grads
+
+    assert layer.activation is F.relu
+    out, grads = run()
+    layer.activation = lambda x: F.relu(x)  # not F.relu itself: the out-of-place path
+    plain_out, plain_grads = run()
+    assert torch.equal(out, plain_out)
+    for a, b in zip(grads, plain_grads):
+        assert torch.equal(a, b)
