@@ -36,7 +36,9 @@ size before the call; on CUDA ``torch.cuda.max_memory_allocated``. Training: sec
 iteration of :class:`segcore.engine.SimpleTrainer` / ``AMPTrainer`` (``--precision`` bf16 / fp16)
 ``run_step`` (forward, losses, backward, optimizer step of ``SOLVER.OPTIMIZER``) on one batch and
 the peak memory. Data: seconds per batch of the training loader. The machine, the thread count
-and the load average before and after are recorded with the results (``--json``).
+and the load average before and after are recorded with the results (``--json``). With
+``--profile``, one more call of each implementation (or training step) runs under
+``torch.profiler`` and the operators with the most self time are reported (where the time goes).
 """
 from __future__ import annotations
 
@@ -67,6 +69,8 @@ logger = logging.getLogger("segcore.benchmark")
 
 TASKS = ("inference", "train", "data")
 PRECISION_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+#: the outputs a report lists, in this order
+OUTPUT_ORDER = ("sem_seg", "panoptic_seg", "instances")
 
 
 # --------------------------------------------------------------------------- memory and machine
@@ -445,13 +449,35 @@ def run_inference(args: argparse.Namespace, cfg) -> dict:
         else:
             from segcore.modeling import model_output_tasks
 
-            entry["outputs"] = list(model_output_tasks(cfg) or [])
+            tasks = model_output_tasks(cfg) or ()
+            entry["outputs"] = [t for t in OUTPUT_ORDER if t in tasks]
         results[impl.name] = entry
     if len(implementations) == 2:
         ours, theirs = (results[impl.name]["median_s"] for impl in implementations)
         results["ratio_ours_to_hf"] = ours / theirs
     results["input"] = source
+    if args.profile:
+        for impl in implementations:
+            results[impl.name]["profile"] = profile_call(lambda: impl(batches[0]), args.profile_rows)
     return results
+
+
+def profile_call(fn: Callable[[], object], rows: int) -> List[dict]:
+    """One call of ``fn`` under ``torch.profiler``: the ``rows`` operators with the most self time
+    (CPU, or CUDA where it ran), as ``{"op", "calls", "self_s", "self_share"}`` (share of the
+    call's total self time) dicts, most first."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with profile(activities=activities) as prof:
+        fn()
+    events = prof.key_averages()
+    use_cuda = torch.cuda.is_available() and any(getattr(e, "self_device_time_total", 0) for e in events)
+    key = "self_device_time_total" if use_cuda else "self_cpu_time_total"
+    total = sum(getattr(e, key) for e in events) or 1.0
+    ranked = sorted(events, key=lambda e: getattr(e, key), reverse=True)[:rows]
+    return [{"op": e.key, "calls": e.count, "self_s": getattr(e, key) / 1e6, "self_share": getattr(e, key) / total}
+            for e in ranked]
 
 
 def synthetic_training_batch(cfg, batch_size: int, height: int, width: int, seed: int,
@@ -526,6 +552,10 @@ def run_train(args: argparse.Namespace, cfg) -> dict:
     if args.compile:
         entry["compile_s"] = max(0.0, first - entry["median_s_per_iter"])
     entry.update(meter.as_dict())
+    if args.profile:
+        with EventStorage(args.warmup + args.iters) as storage:
+            trainer.iter = storage.iter
+            entry["profile"] = profile_call(trainer.run_step, args.profile_rows)
     return {"this project": entry}
 
 
@@ -649,6 +679,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compare", choices=("hf",), help="also time the Hugging Face port in the same run")
     parser.add_argument("--weights", default="", help="weights to load (default: random; MODEL.WEIGHTS is ignored)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights and images")
+    parser.add_argument("--profile", action="store_true",
+                        help="after timing, profile one more call of each implementation / training step (torch.profiler)")
+    parser.add_argument("--profile-rows", type=int, default=12, help="operators listed per profile")
     parser.add_argument("--json", metavar="OUT", help="write the report (args, machine, results) as JSON")
     parser.add_argument("--label", help="a label for the report (the plot's group name)")
     parser.add_argument("--plot", metavar="PNG", help="plot the --from-json reports' latencies instead of measuring")
@@ -689,6 +722,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
               "load_average_before": list(load_before), "load_average_after": list(os.getloadavg()),
               "results": results}
     print(format_table(report))
+    for name, entry in results.items():
+        if isinstance(entry, dict) and entry.get("profile"):
+            print(f"\nprofile of one call, {name} (self time):")
+            for row in entry["profile"]:
+                print(f"  {row['self_share']:6.1%} {row['self_s']:8.3f} s {row['calls']:6d}x {row['op']}")
     print(f"load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; "
           f"after: {', '.join(f'{x:.2f}' for x in report['load_average_after'])}")
     if args.json:

@@ -81,6 +81,11 @@ def _blocks(height: int, scale: int, rows: int, low_height: int):
         yield r0, r1, first, last
 
 
+def _count(mask: torch.Tensor) -> torch.Tensor:
+    """(U,) int64: the True elements of each (rows, W) map of a (U, rows, W) bool tensor."""
+    return mask.flatten(1).sum(1)
+
+
 def inference_from_low_resolution(mask_cls: torch.Tensor, mask_logits: torch.Tensor, padded_size: Sequence[int],
                                   image_size: Sequence[int], *, semantic: bool, panoptic: bool, instance: bool,
                                   thing_classes: Collection[int] = (), object_mask_threshold: float = 0.0,
@@ -153,24 +158,29 @@ def inference_from_low_resolution(mask_cls: torch.Tensor, mask_logits: torch.Ten
                              align_corners=False, recompute_scale_factor=False)[0]
         offset = first * scale
         logits = slab[:, r0 - offset:r1 - offset, :width]  # (N, rows, W), the image part
-        prob = logits.sigmoid()
+        prob = logits.sigmoid() if semantic or panoptic else None
         if semantic:
             # written in place: the block's columns of the (K, H * W) scores
             torch.mm(class_prob, prob.reshape(num_queries, -1), out=sem_seg_rows[:, r0 * width:r1 * width])
         if panoptic and kept.numel():
-            kept_prob = prob[kept]
+            kept_prob = prob.index_select(0, kept)
             block_winner = (kept_scores * kept_prob).argmax(0)
             winner[r0:r1] = block_winner
-            original_area += (kept_prob >= 0.5).flatten(1).sum(1)
+            original_area += _count(kept_prob >= 0.5)
             if assigned is not None:
                 assigned[r0:r1] = kept_prob.gather(0, block_winner.unsqueeze(0)).squeeze(0) >= 0.5
         if instance and queries.numel():
-            binary = logits[queries] > 0
-            instance_masks[:, r0:r1] = binary[inverse]
-            prob_sums += (prob[queries] * binary).flatten(1).sum(1, dtype=torch.float64)
-            areas += binary.flatten(1).sum(1)
-            rows_any[:, r0:r1] = binary.any(dim=2)
-            cols_any |= binary.any(dim=1)
+            query_logits = logits.index_select(0, queries)  # (U, rows, W)
+            binary = query_logits > 0
+            instance_masks[:, r0:r1] = binary.index_select(0, inverse)
+            # float32 sums per block, accumulated in float64
+            query_prob = query_logits.sigmoid() if prob is None else prob.index_select(0, queries)
+            prob_sums += (query_prob * binary).flatten(1).sum(1)
+            areas += _count(binary)
+            # "a pixel of the row / column is in the mask": the largest logit is > 0 (a float
+            # reduction, much faster than any() over bools)
+            rows_any[:, r0:r1] = query_logits.amax(dim=2) > 0
+            cols_any |= query_logits.amax(dim=1) > 0
 
     result: dict = {}
     if semantic:

@@ -75,6 +75,16 @@ def test_hugging_face_port_computes_the_same_function(bench_tool):
     assert (our_map == hf_map).float().mean() > 0.9
 
 
+def test_profile_lists_the_operators_with_the_most_self_time(bench_tool, capsys):
+    report = _run(bench_tool, M2F, "--input-size", "64", "96", "--profile", "--profile-rows", "5")
+    rows = report["results"]["this project"]["profile"]
+    assert len(rows) == 5
+    shares = [row["self_share"] for row in rows]
+    assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1.0 + 1e-9
+    assert all(row["calls"] >= 1 and row["self_s"] >= 0 and row["op"] for row in rows)
+    assert "profile of one call, this project" in capsys.readouterr().out
+
+
 def test_train_step(bench_tool, tmp_path):
     report = _run(bench_tool, M2F, "--task", "train", "--batch-size", "2", "--input-size", "64", "64",
                   "--json", str(tmp_path / "train.json"))
@@ -82,6 +92,13 @@ def test_train_step(bench_tool, tmp_path):
     assert 0 < entry["min_s_per_iter"] <= entry["median_s_per_iter"] <= entry["max_s_per_iter"]
     assert entry["batch_size"] == 2 and entry["iters"] == 1 and entry["peak_memory_mb"] > 0
     assert entry["optimizer"] == "ADAMW"
+
+
+def test_train_step_profile(bench_tool):
+    report = _run(bench_tool, M2F, "--task", "train", "--batch-size", "1", "--input-size", "64", "64", "--profile",
+                  "--profile-rows", "3")
+    rows = report["results"]["this project"]["profile"]
+    assert len(rows) == 3 and rows[0]["self_s"] >= rows[-1]["self_s"] and all(r["op"] for r in rows)
 
 
 def test_train_step_in_bfloat16(bench_tool):
