@@ -633,13 +633,13 @@ def plot(json_files: Sequence[str], output: str) -> None:
         if report["args"]["task"] != "inference":
             continue
         label = report.get("label") or os.path.splitext(os.path.basename(report["args"]["config_file"]))[0]
-        label += f"\n{report['args']['precision']}"
+        label = label.replace(", ", "\n") + f"\n{report['args']['precision']}"  # one part per line
         groups.append((label, {k: v for k, v in report["results"].items() if isinstance(v, dict)}))
     if not groups:
         raise ValueError("no inference results in " + ", ".join(json_files))
     names = sorted({n for _, g in groups for n in g}, key=lambda n: (n != "this project", n))
     width = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(groups)), 4.2))
+    fig, ax = plt.subplots(figsize=(max(6.0, 2.4 * len(groups)), 4.6))
     for j, name in enumerate(names):
         xs, ys, lo, hi = [], [], [], []
         for i, (_, g) in enumerate(groups):
