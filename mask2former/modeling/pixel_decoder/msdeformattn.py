@@ -17,10 +17,11 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from segcore.config import configurable
-from segcore.layers import Conv2d, GroupNorm, ShapeSpec, c2_xavier_fill, get_norm
+from segcore.layers import Conv2d, GroupNorm, ShapeSpec, c2_xavier_fill
 from segcore.modeling import SEM_SEG_HEADS_REGISTRY
 
 from mask_former.modeling.heads.feature_routing import PixelDecoderOutput
+from mask_former.modeling.heads.pixel_decoder import fpn_level_convs
 from mask_former.modeling.transformer.position_encoding import PositionEmbeddingSine
 
 from .msdeformattn_encoder import MSDeformAttnTransformerEncoderOnly
@@ -143,15 +144,9 @@ class MSDeformAttnPixelDecoder(nn.Module):
         c2_xavier_fill(self.mask_features)
 
         # FPN levels below the encoder; adapter_1 / layer_1 for the finest input (res2)
-        use_bias = norm == "" or norm is None
         lateral_convs, output_convs = [], []
         for idx, name in enumerate(self.fpn_in_features):
-            lateral_conv = Conv2d(input_shape[name].channels, conv_dim, kernel_size=1, bias=use_bias,
-                                  norm=get_norm(norm, conv_dim))
-            output_conv = Conv2d(conv_dim, conv_dim, kernel_size=3, stride=1, padding=1, bias=use_bias,
-                                 norm=get_norm(norm, conv_dim), activation=F.relu_)
-            c2_xavier_fill(lateral_conv)
-            c2_xavier_fill(output_conv)
+            lateral_conv, output_conv = fpn_level_convs(input_shape[name].channels, conv_dim, norm)
             self.add_module(f"adapter_{idx + 1}", lateral_conv)
             self.add_module(f"layer_{idx + 1}", output_conv)
             lateral_convs.append(lateral_conv)

@@ -14,7 +14,7 @@ from segcore.utils.registry import get_registered
 
 from .feature_routing import PixelDecoderOutput
 
-__all__ = ["BasePixelDecoder", "build_pixel_decoder"]
+__all__ = ["BasePixelDecoder", "build_pixel_decoder", "fpn_level_convs"]
 
 
 def build_pixel_decoder(cfg, input_shape: Dict[str, ShapeSpec]) -> nn.Module:
@@ -33,6 +33,31 @@ def build_pixel_decoder(cfg, input_shape: Dict[str, ShapeSpec]) -> nn.Module:
     if not callable(getattr(model, "forward_features", None)):
         raise TypeError(f"Pixel decoder '{name}' has no forward_features(features) method")
     return model
+
+
+def fpn_level_convs(in_channels: int, conv_dim: int, norm: Optional[str], *,
+                    lateral: bool = True) -> Tuple[Optional[Conv2d], Conv2d]:
+    """The convolutions of one FPN level of the pixel decoders (MaskFormer's ``BasePixelDecoder``,
+    Mask2Former's ``MSDeformAttnPixelDecoder``): the lateral 1x1 convolution ``in_channels`` ->
+    ``conv_dim`` (``adapter_{i}``) and the output 3x3 convolution ``conv_dim`` -> ``conv_dim`` with
+    ReLU (``layer_{i}``), both with ``norm`` (a bias only without one), Caffe2-Xavier initialized
+    after both are built (the original's order of random draws). With ``lateral=False`` (the
+    coarsest level of ``BasePixelDecoder``): no lateral convolution, and the output convolution
+    reads ``in_channels``.
+
+    Returns:
+        ``(lateral_conv or None, output_conv)``.
+    """
+    bias = not norm
+    lateral_conv = None
+    if lateral:
+        lateral_conv = Conv2d(in_channels, conv_dim, kernel_size=1, bias=bias, norm=get_norm(norm, conv_dim))
+    output_conv = Conv2d(conv_dim if lateral else in_channels, conv_dim, kernel_size=3, stride=1, padding=1, bias=bias,
+                         norm=get_norm(norm, conv_dim), activation=F.relu_)
+    for conv in (lateral_conv, output_conv):
+        if conv is not None:
+            c2_xavier_fill(conv)
+    return lateral_conv, output_conv
 
 
 @SEM_SEG_HEADS_REGISTRY.register()
@@ -65,23 +90,13 @@ class BasePixelDecoder(nn.Module):
         self.in_features = [k for k, _ in input_shape]
         feature_channels = [v.channels for _, v in input_shape]
         lateral_convs, output_convs = [], []
-        use_bias = norm == "" or norm is None
         for idx, in_channels in enumerate(feature_channels):
-            if idx == len(self.in_features) - 1:
-                output_conv = Conv2d(in_channels, conv_dim, kernel_size=3, stride=1, padding=1, bias=use_bias,
-                                     norm=get_norm(norm, conv_dim), activation=F.relu_)
-                c2_xavier_fill(output_conv)
-                self.add_module(f"layer_{idx + 1}", output_conv)
-                lateral_convs.append(None)
-            else:
-                lateral_conv = Conv2d(in_channels, conv_dim, kernel_size=1, bias=use_bias, norm=get_norm(norm, conv_dim))
-                output_conv = Conv2d(conv_dim, conv_dim, kernel_size=3, stride=1, padding=1, bias=use_bias,
-                                     norm=get_norm(norm, conv_dim), activation=F.relu_)
-                c2_xavier_fill(lateral_conv)
-                c2_xavier_fill(output_conv)
+            lateral_conv, output_conv = fpn_level_convs(in_channels, conv_dim, norm,
+                                                        lateral=idx != len(self.in_features) - 1)
+            if lateral_conv is not None:
                 self.add_module(f"adapter_{idx + 1}", lateral_conv)
-                self.add_module(f"layer_{idx + 1}", output_conv)
-                lateral_convs.append(lateral_conv)
+            self.add_module(f"layer_{idx + 1}", output_conv)
+            lateral_convs.append(lateral_conv)
             output_convs.append(output_conv)
         # top-down order: coarsest (res5) first
         self.lateral_convs = lateral_convs[::-1]
