@@ -31,6 +31,7 @@ code changes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import glob
 import json
@@ -96,6 +97,19 @@ def majority_class_miou(gt_files, num_classes: int, ignore_label: int = 255) -> 
     return 100.0 * iou_majority / present.sum()
 
 
+@contextlib.contextmanager
+def _closing_new_log_files():
+    """Detach the log files set up inside the block (``train_net`` adds ``OUTPUT_DIR/log.txt``), so
+    that with ``--all`` each run's log holds that run only."""
+    from segcore.utils.logger import detach_log_file_handlers, log_file_handlers
+
+    before = log_file_handlers()
+    try:
+        yield
+    finally:
+        detach_log_file_handlers(log_file_handlers() - before)
+
+
 def run_quickstart(model: str, task: str, *, config_file: str, output_dir: str, datasets_root: str,
                    num_gpus: int = 1, demo_images: int = 8, opts: Sequence[str] = ()) -> dict:
     """Generate the data (if needed), train + evaluate ``config_file``, draw ``demo_images`` validation
@@ -121,7 +135,8 @@ def run_quickstart(model: str, task: str, *, config_file: str, output_dir: str, 
 
     overrides = ["OUTPUT_DIR", output_dir, *opts]
     t0 = time.perf_counter()
-    train_net.cli(["--config-file", config_file, "--num-gpus", str(num_gpus), *overrides])
+    with _closing_new_log_files():  # the next run in this process logs to its own log.txt only
+        train_net.cli(["--config-file", config_file, "--num-gpus", str(num_gpus), *overrides])
     times["train+eval"] = time.perf_counter() - t0
 
     with open(os.path.join(output_dir, "metrics.json")) as f:

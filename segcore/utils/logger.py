@@ -19,7 +19,8 @@ from termcolor import colored
 
 from .file_io import PathManager
 
-__all__ = ["log_every_n", "log_every_n_seconds", "log_first_n", "setup_logger"]
+__all__ = ["detach_log_file_handlers", "log_every_n", "log_every_n_seconds", "log_file_handlers", "log_first_n",
+           "setup_logger"]
 
 _LOG_FORMAT = "[%(asctime)s] %(name)s %(levelname)s: %(message)s"
 _DATE_FORMAT = "%m/%d %H:%M:%S"
@@ -146,6 +147,23 @@ def setup_logger(
             setattr(fh, _FILE_MARK, filename)
             logger.addHandler(fh)
     return logger
+
+
+def log_file_handlers() -> set:
+    """The ``(logger, handler)`` pairs of every handler that :func:`setup_logger` attached to write
+    a log file, on any logger."""
+    loggers = [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
+                                      if isinstance(lg, logging.Logger)]
+    return {(lg, h) for lg in loggers for h in lg.handlers if getattr(h, _FILE_MARK, None)}
+
+
+def detach_log_file_handlers(pairs) -> None:
+    """Flush and remove the ``(logger, handler)`` pairs of :func:`log_file_handlers` (e.g. those a
+    finished run added, before the next run in the same process sets up its own ``log.txt``). The
+    files stay open for a later :func:`setup_logger` of the same path."""
+    for lg, handler in pairs:
+        handler.flush()
+        lg.removeHandler(handler)
 
 
 @functools.lru_cache(maxsize=None)

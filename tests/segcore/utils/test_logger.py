@@ -90,3 +90,27 @@ def test_console_handler_follows_sys_stdout(restore_loggers):
     with contextlib.redirect_stdout(buffer):
         logger.info("redirected-line")
     assert "redirected-line" in buffer.getvalue()
+
+
+def test_detached_log_files_receive_nothing_from_the_next_run(restore_loggers, tmp_path):
+    """Two runs in one process (the quickstart's --all): the first run's log file handlers are
+    detached before the second sets up its own, so each log.txt holds its own run only."""
+    from segcore.utils.logger import detach_log_file_handlers, log_file_handlers
+
+    name = _unique_name()
+    logger = restore_loggers(name)
+    before = log_file_handlers()
+    setup_logger(str(tmp_path / "a"), name=name, color=False)
+    added = log_file_handlers() - before
+    assert [h for lg, h in added if lg is logger]  # the file handler of run a
+    logger.info("first run")
+    detach_log_file_handlers(added)
+    assert log_file_handlers() == before
+    setup_logger(str(tmp_path / "b"), name=name, color=False)
+    logger.info("second run")
+    for handler in logger.handlers:
+        handler.flush()
+    log_a = (tmp_path / "a" / "log.txt").read_text()
+    log_b = (tmp_path / "b" / "log.txt").read_text()
+    assert "first run" in log_a and "second run" not in log_a
+    assert "second run" in log_b and "first run" not in log_b
