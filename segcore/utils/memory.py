@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import resource
 from typing import Any, Callable, TypeVar
 
 import torch
@@ -122,4 +121,6 @@ def peak_rss_bytes() -> int:
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
+    import resource  # Unix only, hence imported here
+
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
