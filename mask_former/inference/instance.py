@@ -22,8 +22,8 @@ __all__ = ["instance_inference", "mask_scores_and_boxes", "topk_candidates"]
 _QUERY_BLOCK = 16
 
 
-def topk_candidates(mask_cls: torch.Tensor, topk: int, thing_classes: Optional[Collection[int]] = None
-                    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def topk_candidates(mask_cls: torch.Tensor, topk: int, thing_classes: Optional[Collection[int]] = None, *,
+                    num_masks: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The ``topk`` best (query, class) pairs of one image, by class probability (Mask2Former's
     instance inference; the no-object class excluded), best first, then (with ``thing_classes``)
     only those of thing classes.
@@ -32,10 +32,19 @@ def topk_candidates(mask_cls: torch.Tensor, topk: int, thing_classes: Optional[C
         mask_cls: (N, K+1) class logits. topk: pairs kept before the thing filter (at most N * K).
         thing_classes: contiguous ids of the thing classes, or None to keep every class.
 
+        num_masks: the number of masks the queries index (checked against N when given).
+
     Returns:
         ``scores`` (M,) float class probabilities, ``labels`` (M,) int64 classes and ``queries``
         (M,) int64 query indices, M <= ``topk``.
+
+    Raises:
+        ValueError: ``topk`` < 1, or ``num_masks`` differs from N.
     """
+    if topk < 1:
+        raise ValueError(f"instance_inference: topk (TEST.DETECTIONS_PER_IMAGE) must be >= 1, got {topk}")
+    if num_masks is not None and num_masks != mask_cls.shape[0]:
+        raise ValueError(f"instance_inference: {mask_cls.shape[0]} class predictions but {num_masks} masks")
     num_classes = mask_cls.shape[-1] - 1
     scores = F.softmax(mask_cls, dim=-1)[:, :-1]
     top_scores, top_indices = scores.flatten().topk(min(topk, scores.numel()), sorted=True)
@@ -107,12 +116,8 @@ def instance_inference(mask_cls: torch.Tensor, mask_pred: torch.Tensor, *, topk:
     Raises:
         ValueError: ``topk`` < 1, or ``mask_cls`` and ``mask_pred`` disagree on N.
     """
-    if topk < 1:
-        raise ValueError(f"instance_inference: topk (TEST.DETECTIONS_PER_IMAGE) must be >= 1, got {topk}")
-    num_queries = mask_cls.shape[0]
-    if mask_pred.shape[0] != num_queries:
-        raise ValueError(f"instance_inference: {num_queries} class predictions but {mask_pred.shape[0]} masks")
-    scores_per_image, labels_per_image, query_per_image = topk_candidates(mask_cls, topk, thing_classes)
+    scores_per_image, labels_per_image, query_per_image = topk_candidates(mask_cls, topk, thing_classes,
+                                                                          num_masks=mask_pred.shape[0])
     queries, inverse = torch.unique(query_per_image, return_inverse=True)
     masks, mask_scores, boxes = mask_scores_and_boxes(mask_pred, queries, mask_prob)
     return instances_from_masks(tuple(mask_pred.shape[-2:]), masks[inverse], scores_per_image * mask_scores[inverse],

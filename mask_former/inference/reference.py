@@ -78,12 +78,8 @@ def instance_inference_reference(mask_cls: torch.Tensor, mask_pred: torch.Tensor
                                  thing_classes: Optional[Collection[int]] = None) -> Instances:
     """Instance inference gathering one full-resolution mask per selected (query, class) pair
     (the original code). Arguments, result and errors as :func:`mask_former.inference.instance_inference`."""
-    if topk < 1:
-        raise ValueError(f"instance_inference: topk (TEST.DETECTIONS_PER_IMAGE) must be >= 1, got {topk}")
-    num_queries = mask_cls.shape[0]
-    if mask_pred.shape[0] != num_queries:
-        raise ValueError(f"instance_inference: {num_queries} class predictions but {mask_pred.shape[0]} masks")
-    scores_per_image, labels_per_image, query_per_image = topk_candidates(mask_cls, topk, thing_classes)
+    scores_per_image, labels_per_image, query_per_image = topk_candidates(mask_cls, topk, thing_classes,
+                                                                          num_masks=mask_pred.shape[0])
     mask_pred = mask_pred[query_per_image]
     pred_masks = mask_pred > 0
     binary = pred_masks.flatten(1).to(mask_pred.dtype)
