@@ -1,5 +1,6 @@
 """retry_if_cuda_oom and the resident-memory readings (segcore.utils.memory)."""
 import logging
+import mmap
 
 import numpy as np
 import pytest
@@ -179,10 +180,12 @@ def test_real_cuda_tensors_fall_back_to_cpu():
 def test_resident_memory_grows_with_an_allocation_and_the_peak_resets():
     from segcore.utils.memory import peak_rss_bytes, reset_peak_rss, rss_bytes
 
+    size = 64 * 2**20
     before = rss_bytes()
-    block = np.ones(64 * 2**20, dtype=np.uint8)  # 64 MiB, touched
+    block = mmap.mmap(-1, size)  # fresh pages from the system (malloc could reuse resident ones)
+    np.frombuffer(block, dtype=np.uint8)[:] = 1  # touched: now resident
     assert rss_bytes() - before > 48 * 2**20
     assert peak_rss_bytes() >= rss_bytes()
-    del block
+    block.close()
     if reset_peak_rss():  # where Linux allows it, the peak restarts from the current size
         assert peak_rss_bytes() - rss_bytes() < 48 * 2**20
