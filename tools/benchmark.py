@@ -226,7 +226,7 @@ class OurInference:
         if len(images) == 1:
             return [self.predictor(images[0])]
         # DefaultPredictor's steps for a batch: resize, to tensor, one model call
-        from segcore.evaluation.evaluator import inference_precision
+        from segcore.utils.precision import inference_precision
 
         p = self.predictor
         inputs = []
@@ -352,7 +352,7 @@ class HFInference:
         return [i for i in range(cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES) if i not in things]
 
     def __call__(self, images: List[np.ndarray]):
-        from segcore.evaluation.evaluator import inference_precision
+        from segcore.utils.precision import inference_precision
 
         rgb = [np.ascontiguousarray(image[:, :, ::-1]) for image in images]
         inputs = self.processor(images=rgb, return_tensors="pt")
@@ -508,8 +508,7 @@ def synthetic_training_batch(cfg, batch_size: int, height: int, width: int, seed
 
 def run_train(args: argparse.Namespace, cfg) -> dict:
     """Seconds per training iteration (forward, backward, optimizer step) and peak memory."""
-    from segcore.engine import AMPTrainer, SimpleTrainer
-    from segcore.engine.defaults import compile_model
+    from segcore.engine import AMPTrainer, SimpleTrainer, compile_model
     from segcore.modeling import build_model
     from segcore.solver import build_optimizer
     from segcore.utils.events import EventStorage

@@ -1,5 +1,6 @@
 """Training engine: command line, setup, launch, trainers with hooks, predictor."""
 from . import hooks
+from .compile import compile_model
 from .defaults import (
     DefaultPredictor,
     DefaultTrainer,
@@ -13,5 +14,5 @@ from .launch import launch
 from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
 
 __all__ = ["AMPTrainer", "DefaultPredictor", "DefaultTrainer", "HookBase", "SimpleTrainer", "TrainerBase",
-           "create_ddp_model", "default_argument_parser", "default_setup", "default_writers", "hooks", "launch",
+           "compile_model", "create_ddp_model", "default_argument_parser", "default_setup", "default_writers", "hooks", "launch",
            "setup_cfg"]

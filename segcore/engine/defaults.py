@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import inspect
 import logging
 import os
@@ -33,7 +32,6 @@ from segcore.evaluation import (
     print_csv_format,
     verify_results,
 )
-from segcore.evaluation.evaluator import inference_precision, precision_dtype
 from segcore.modeling import SemanticSegmentorWithTTA, build_model, model_output_tasks
 from segcore.solver import build_lr_scheduler, build_optimizer
 from segcore.utils import comm
@@ -42,14 +40,15 @@ from segcore.utils.env import derive_seed, reseed_all_rng, seed_all_rng
 from segcore.utils.events import CommonMetricPrinter, EventWriter, JSONWriter, TensorboardXWriter
 from segcore.utils.file_io import PathManager
 from segcore.utils.logger import setup_logger
+from segcore.utils.precision import inference_precision, precision_dtype
 
 from . import hooks
+from .compile import compile_model
 from .train_loop import AMPTrainer, SimpleTrainer, TrainerBase
 
 __all__ = [
     "DefaultPredictor",
     "DefaultTrainer",
-    "compile_model",
     "create_ddp_model",
     "default_argument_parser",
     "default_setup",
@@ -83,46 +82,6 @@ def create_ddp_model(model: nn.Module, *, fp16_compression: bool = False, **kwar
 
         ddp.register_comm_hook(state=None, hook=comm_hooks.fp16_compress_hook)
     return ddp
-
-
-#: the submodules :func:`compile_model` compiles (the tensor programs of a Detectron2-style
-#: meta-architecture; its pre- and post-processing stay eager)
-COMPILED_SUBMODULES = ("backbone", "sem_seg_head")
-
-
-def compile_model(model: nn.Module, *, inplace: bool = True, **compile_kwargs: Any) -> nn.Module:
-    """``torch.compile`` a model's ``backbone`` and ``sem_seg_head`` (the whole model if it has neither).
-
-    Only the network is compiled: the meta-architecture's pre- and post-processing (batching,
-    padding, per-image inference with data-dependent Python) stay eager, where compiling them
-    would only add graph breaks. Compilation happens at the first call (and again for a new input
-    size); the state-dict names are unchanged.
-
-    Args:
-        model: a model (``DistributedDataParallel`` is unwrapped when not in place).
-        inplace: compile the submodules in place (``nn.Module.compile``: the model itself runs
-            compiled from now on, in training and in eval mode); otherwise return a shallow copy
-            of the model whose submodules are compiled wrappers of the same modules (same
-            parameters; ``model`` itself stays eager).
-        compile_kwargs: passed to ``torch.compile`` (e.g. ``mode``, ``dynamic``).
-
-    Returns:
-        ``model`` (in place) or the compiled copy.
-    """
-    if not inplace and isinstance(model, DistributedDataParallel):
-        model = model.module
-    names = [n for n in COMPILED_SUBMODULES if isinstance(getattr(model, n, None), nn.Module)]
-    if inplace:
-        for module in [getattr(model, n) for n in names] or [model]:
-            module.compile(**compile_kwargs)
-        return model
-    if not names:
-        return torch.compile(model, **compile_kwargs)
-    twin = copy.copy(model)
-    twin.__dict__["_modules"] = dict(model._modules)  # its own table; the modules are shared
-    for n in names:
-        twin._modules[n] = torch.compile(model._modules[n], **compile_kwargs)
-    return twin
 
 
 def _default_dist_port() -> int:
@@ -303,7 +262,7 @@ class DefaultPredictor:
     and for each call resizes the image with ``ResizeShortestEdge(INPUT.MIN_SIZE_TEST,
     INPUT.MAX_SIZE_TEST)`` (no resize when ``MIN_SIZE_TEST`` is 0). The model runs under
     ``torch.inference_mode()`` at ``TEST.PRECISION`` (float32, or bfloat16 / float16 autocast:
-    :func:`segcore.evaluation.evaluator.inference_precision`), with its convolution weights in
+    :func:`segcore.utils.precision.inference_precision`), with its convolution weights in
     channels-last order when ``TEST.CHANNELS_LAST`` (convolutions then run on NHWC tensors), and
     compiled with ``torch.compile`` when ``TEST.COMPILE`` (:func:`compile_model`; the first calls
     compile).

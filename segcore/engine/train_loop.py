@@ -22,6 +22,7 @@ from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 from segcore.utils import comm
 from segcore.utils.events import EventStorage, get_event_storage
+from segcore.utils.precision import precision_dtype
 
 __all__ = ["AMPTrainer", "HookBase", "SimpleTrainer", "TrainerBase"]
 
@@ -426,8 +427,6 @@ class AMPTrainer(SimpleTrainer):
             ValueError: ``precision`` is neither float16 nor bfloat16.
         """
         if isinstance(precision, str):
-            from segcore.evaluation.evaluator import precision_dtype
-
             precision = precision_dtype(precision)
         if isinstance(model, DistributedDataParallel) and len(model.device_ids or []) > 1:
             raise ValueError("AMPTrainer does not support single-process multi-device training")

@@ -1,17 +1,15 @@
 """Inference precision (TEST.PRECISION), AMP precision (SOLVER.AMP.PRECISION) and torch.compile
 (TEST.COMPILE, SOLVER.COMPILE, compile_model) in DefaultPredictor, inference_on_dataset,
 DefaultTrainer and its test path."""
-import functools
 import os
 
 import numpy as np
 import pytest
 import torch
 
-from segcore.engine import AMPTrainer, DefaultPredictor, SimpleTrainer, setup_cfg
-from segcore.engine.defaults import compile_model
+from segcore.engine import AMPTrainer, DefaultPredictor, SimpleTrainer, compile_model, setup_cfg
 from segcore.evaluation import inference_on_dataset
-from segcore.evaluation.evaluator import inference_precision, precision_dtype
+from segcore.utils.precision import inference_precision, precision_dtype
 from tests.paths import CONFIGS
 from tests.segcore.engine.test_train import ToyTrainer, _batch, _cfg, _toy_model
 
