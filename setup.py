@@ -144,7 +144,7 @@ setup(
         "cityscapes": ["cityscapesScripts>=2.2", "pyquaternion"],
         "fast-coco": ["faster-coco-eval>=1.6"],
         # the tests compare against Hugging Face's independent Swin and use every optional evaluator
-        "test": ["pytest>=7", "transformers>=4.40", "cityscapesScripts>=2.2", "pyquaternion", "faster-coco-eval>=1.6"],
+        "test": ["pytest>=7", "hypothesis>=6.80", "transformers>=4.40", "cityscapesScripts>=2.2", "pyquaternion", "faster-coco-eval>=1.6"],
     },
     ext_modules=ext_modules,
     cmdclass=cmdclass,
