@@ -21,6 +21,10 @@ _C.MODEL.WEIGHTS = ""
 # Per-channel mean and std (in INPUT.FORMAT order) in 0..255 pixel units.
 _C.MODEL.PIXEL_MEAN = [103.530, 116.280, 123.675]
 _C.MODEL.PIXEL_STD = [1.0, 1.0, 1.0]
+# Attention layers (the transformer decoders, Swin's window attention) run fused kernels
+# (F.scaled_dot_product_attention); False runs the original implementations' plain computation,
+# equal up to float rounding (segcore.layers.set_fused_attention).
+_C.MODEL.FUSED_ATTENTION = True
 _C.MODEL.MASK_ON = False
 _C.MODEL.LOAD_PROPOSALS = False
 _C.MODEL.KEYPOINT_ON = False

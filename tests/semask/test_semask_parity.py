@@ -8,14 +8,16 @@ config for these packages), the name-seeded weights and input A, in eval mode. T
 reference README's: logits, sem_seg samples and the semantic branch 1e-4, masks 1e-3; discrete
 maps equal but for a few hundred pixels at ties.
 
-For SeMask-Mask2Former, masked attention is a threshold on the previous mask logits: a query with a
-logit within float noise of 0 (a tie) may take the other branch. Those queries are found as in
-``tests/mask2former/test_mask2former_parity.py`` and compared loosely. With these random weights
-the SeMask-Mask2Former decoder is far more sensitive to such ties than the R50 reference: float
-noise of ~3e-6 in the pixel decoder (what a compiled deformable-attention kernel changes against
-the PyTorch reference) flips decisions in most queries. The reference was measured with the
-original's pure-PyTorch deformable attention, so the test runs ours too
-(``MSDA_FORCE_PYTORCH=1``); then only a few queries sit at a tie.
+The models run the original's arithmetic: ``MODEL.FUSED_ATTENTION False`` (the written-out window
+attention and ``nn.MultiheadAttention``) and the original's pure-PyTorch deformable attention
+(``MSDA_FORCE_PYTORCH=1``), which the reference was measured with: with these random weights the
+SeMask-Mask2Former decoder is far more sensitive to rounding than the R50 reference (the ~3e-6 that a
+compiled deformable-attention kernel changes in the pixel decoder flips decisions in most queries).
+
+For SeMask-Mask2Former, masked attention is a threshold on the previous mask logits: a query judged
+by a logit within float rounding of 0 (a tie) may take the other branch (query 18 does here with
+AVX2 arithmetic, not with SSE). Ties are found by the rule of ``tests/masked_attention_ties.py``,
+the same on every CPU, and compared loosely; every other query strictly.
 """
 import json
 import os
@@ -26,9 +28,9 @@ import torch
 from segcore.engine import setup_cfg
 from segcore.modeling import build_model
 from tests.configs.test_configs_build import build_uninitialized
-from tests.mask2former.test_mask2former_parity import _tie_queries
+from tests.masked_attention_ties import tie_queries
 from tests.paths import CONFIGS, FIXTURES
-from tests.reference_utils import fill_name_seeded, load_fixture, reference_keys
+from tests.reference_utils import SAMPLE_RTOL, assert_checksums_match, fill_name_seeded, load_fixture, reference_keys
 from tests.semask.tiny import CONFIGS_BY_FAMILY
 
 #: the SeMask-T hyper-parameters (SeMask-FPN's semask_swin tiny config) put on the Swin-L configs
@@ -40,9 +42,9 @@ REFERENCES = {
     "semask_mf_ade_SwinT": (CONFIGS_BY_FAMILY["maskformer"], "mf"),
     "semask_m2f_ade_SwinT": (CONFIGS_BY_FAMILY["mask2former"], "m2f"),
 }
-#: queries at a masked-attention tie (Mask2Former only): measured 5 at the 2e-5 margin, of which one
-#: (query 18) takes the other branch
-MAX_TIES = 6
+#: at most this many of the 100 queries may be ties (Mask2Former only; measured: 10 or 11 of them
+#: have a logit within TIE_MARGIN of 0, depending on the CPU), so that most are compared strictly
+MAX_TIES = 25
 #: the environment variable that makes multi-scale deformable attention run its PyTorch reference
 #: (the original's CPU path) rather than a compiled kernel (mask2former.ops.dispatch)
 FORCE_PYTORCH_DEFORMABLE_ATTENTION = "MSDA_FORCE_PYTORCH"
@@ -51,7 +53,7 @@ FORCE_PYTORCH_DEFORMABLE_ATTENTION = "MSDA_FORCE_PYTORCH"
 def _cfg(name):
     config = REFERENCES[name][0]
     return setup_cfg(os.path.join(CONFIGS, *config.split("/")), ["MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu",
-                                                                  *SEMASK_TINY])
+                                                                  "MODEL.FUSED_ATTENTION", "False", *SEMASK_TINY])
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
@@ -78,12 +80,12 @@ def measured(request, fixture_a):
         images = model.preprocess_image(inputs)
         features = model.backbone(images.tensor)
         if "m2f" in name:
-            head, ties = _tie_queries(model, lambda: model.sem_seg_head(features))
+            head, ties = tie_queries(lambda: model.sem_seg_head(features))
         else:  # MaskFormer's decoder has no masked attention
             head, ties = model.sem_seg_head(features), []
         prior = model.sem_seg_head.semantic_prior(features)
         out = model(inputs)[0]
-    assert len(ties) <= MAX_TIES, f"too many queries at a masked-attention tie: {ties}"
+    assert len(ties) <= MAX_TIES, f"too many queries with a masked-attention logit near 0: {ties}"
     return name, model, fx, head, prior, out, ties
 
 
@@ -91,12 +93,8 @@ def test_name_seeded_semantic_layer_weights_match_the_reference_checksums(measur
     _, model, _, _, _, _, _ = measured
     with open(os.path.join(FIXTURES, "semask_ade_SwinT_semantic_weights_checksum.json")) as f:
         checksums = json.load(f)
-    sd = model.state_dict()
     assert len(checksums) == 4 * 11  # per stage: norm1 (2) + one block (gamma + 4 linear layers)
-    for key, (total, total_abs, shape) in checksums.items():
-        assert list(sd[key].shape) == shape, key
-        assert sd[key].double().sum().item() == pytest.approx(total, rel=1e-5, abs=1e-4), key
-        assert sd[key].double().abs().sum().item() == pytest.approx(total_abs, rel=1e-5, abs=1e-4), key
+    assert_checksums_match(model.state_dict(), checksums)
 
 
 def test_semantic_branch_matches_the_original(measured, fixture_a):
@@ -147,7 +145,7 @@ def test_semantic_output_matches_the_original(measured, fixture_a):
     assert tuple(sem_seg.shape) == (150, fixture_a["height"], fixture_a["width"]) and sem_seg.dtype == torch.float32
     ys, xs = fx["sample_coords_yx"][:, 0], fx["sample_coords_yx"][:, 1]
     samples = sem_seg[:, ys, xs].T
-    torch.testing.assert_close(samples, fx["sem_seg_samples"], atol=1e-3 if ties else 1e-4, rtol=0)
+    torch.testing.assert_close(samples, fx["sem_seg_samples"], atol=1e-3 if ties else 1e-4, rtol=SAMPLE_RTOL)
     assert ((samples - fx["sem_seg_samples"]).abs() > 1e-4).float().mean().item() <= 1e-3
     torch.testing.assert_close(sem_seg.double().sum((1, 2)), fx["sem_seg_class_sums"], rtol=1e-4 if ties else 1e-5,
                                atol=1e-2)

@@ -34,7 +34,13 @@ class ResidualNormLayer(nn.Module):
     A subclass builds its branch modules first, then calls :meth:`_build_residual` (so the
     state-dict order, branch before ``norm``, is the original's), and calls :meth:`_residual`
     in its forward.
+
+    ``use_fused_attention`` (default True): the attention sub-layers run the fused kernel
+    (:func:`~mask_former.modeling.transformer.attention.multi_head_attention`); False runs
+    ``nn.MultiheadAttention``'s own forward. Set for a whole model by ``set_fused_attention``.
     """
+
+    use_fused_attention = True
 
     def _build_residual(self, d_model: int, dropout: float, normalize_before: bool) -> None:
         self.norm = nn.LayerNorm(d_model)
@@ -78,7 +84,7 @@ class SelfAttentionLayer(ResidualNormLayer):
         def attend(x: Tensor) -> Tensor:
             q = k = _with_pos_embed(x, query_pos)
             return multi_head_attention(self.self_attn, q, k, x, attn_mask=tgt_mask,
-                                        key_padding_mask=tgt_key_padding_mask)
+                                        key_padding_mask=tgt_key_padding_mask, fused=self.use_fused_attention)
 
         return self._residual(tgt, attend)
 
@@ -110,7 +116,8 @@ class CrossAttentionLayer(ResidualNormLayer):
         def attend(x: Tensor) -> Tensor:
             return multi_head_attention(self.multihead_attn, _with_pos_embed(x, query_pos),
                                         _with_pos_embed(memory, pos), memory, attn_mask=memory_mask,
-                                        key_padding_mask=memory_key_padding_mask)
+                                        key_padding_mask=memory_key_padding_mask,
+                                        fused=self.use_fused_attention)
 
         return self._residual(tgt, attend)
 

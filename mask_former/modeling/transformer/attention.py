@@ -11,45 +11,35 @@ float rounding (tested in ``tests/mask_former/modeling/transformer/test_attentio
 module's own forward is used instead where the fused path would differ in what it computes:
 dropout on the attention weights during training (it would draw other random numbers), and the
 options the decoders never use (``add_bias_kv``, ``add_zero_attn``, separate key/value widths,
-``batch_first``), and everywhere inside ``with fused_attention(False):`` (for debugging, or to
-observe the attention weights with a forward hook on the module).
+``batch_first``), and where the caller asks for it with ``fused=False``.
+
+Which path runs is a property of each model, not of the process: the layers that call this keep
+a ``use_fused_attention`` attribute (True by default) and pass it as ``fused``;
+:func:`segcore.layers.set_fused_attention` sets it for a whole model, and ``build_model`` does so
+from ``MODEL.FUSED_ATTENTION``. With it off, every call runs ``nn.MultiheadAttention.forward``
+(the original implementations' arithmetic; its forward hooks then see the attention weights).
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["fused_attention", "multi_head_attention", "supports_fused_attention"]
-
-_fused_attention_enabled = True
-
-
-@contextmanager
-def fused_attention(enabled: bool) -> Iterator[None]:
-    """Within the block, :func:`multi_head_attention` uses the fused kernel only if ``enabled``
-    (with False, every call runs ``nn.MultiheadAttention.forward``, whose forward hooks then see
-    the attention weights); the previous setting is restored on exit. Not thread-local."""
-    global _fused_attention_enabled
-    previous, _fused_attention_enabled = _fused_attention_enabled, bool(enabled)
-    try:
-        yield
-    finally:
-        _fused_attention_enabled = previous
+__all__ = ["multi_head_attention", "supports_fused_attention"]
 
 
 def supports_fused_attention(module: nn.MultiheadAttention) -> bool:
     """Whether :func:`multi_head_attention` may replace ``module``'s forward (see the module docstring)."""
-    return (_fused_attention_enabled and module._qkv_same_embed_dim and module.bias_k is None and module.bias_v is None
+    return (module._qkv_same_embed_dim and module.bias_k is None and module.bias_v is None
             and not module.add_zero_attn and not module.batch_first
             and not (module.training and module.dropout > 0.0))
 
 
 def multi_head_attention(module: nn.MultiheadAttention, query: Tensor, key: Tensor, value: Tensor, *,
-                         attn_mask: Optional[Tensor] = None, key_padding_mask: Optional[Tensor] = None) -> Tensor:
+                         attn_mask: Optional[Tensor] = None, key_padding_mask: Optional[Tensor] = None,
+                         fused: bool = True) -> Tensor:
     """Multi-head attention with ``module``'s weights (Vaswani et al. 2017, Sec. 3.2.2).
 
     Args:
@@ -58,6 +48,8 @@ def multi_head_attention(module: nn.MultiheadAttention, query: Tensor, key: Tens
         attn_mask: as ``nn.MultiheadAttention``: bool (L, S) or (B * heads, L, S), True where a
             query may NOT attend (entry ``b * heads + h``), or a float mask added to the logits.
         key_padding_mask: bool (B, S), True at padded keys, or None.
+        fused: use the fused kernel where it computes the same thing; False always runs
+            ``module``'s own forward.
 
     Returns:
         float (L, B, E), equal to ``module(query, key, value, attn_mask=attn_mask,
@@ -65,7 +57,7 @@ def multi_head_attention(module: nn.MultiheadAttention, query: Tensor, key: Tens
         masked is undefined (the module gives NaN, the fused kernel may give another value); the
         decoders never mask every key (see ``masked_attention_mask``).
     """
-    if not supports_fused_attention(module) or (key_padding_mask is not None
+    if not fused or not supports_fused_attention(module) or (key_padding_mask is not None
                                                   and key_padding_mask.dtype != torch.bool):
         # the module's own path, exactly as before (its random numbers for dropout included)
         return module(query, key, value, attn_mask=attn_mask, key_padding_mask=key_padding_mask)[0]

@@ -39,7 +39,14 @@ def _clones(module: nn.Module, n: int) -> nn.ModuleList:
 
 
 class TransformerEncoderLayer(nn.Module):
-    """Self-attention + feed-forward, post-norm (default) or pre-norm (``normalize_before``)."""
+    """Self-attention + feed-forward, post-norm (default) or pre-norm (``normalize_before``).
+
+    ``use_fused_attention`` (default True): run the attention with the fused kernel
+    (:func:`~mask_former.modeling.transformer.attention.multi_head_attention`); False runs
+    ``nn.MultiheadAttention``'s own forward. Set for a whole model by ``set_fused_attention``.
+    """
+
+    use_fused_attention = True
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation: str = "relu", normalize_before: bool = False):
@@ -62,21 +69,26 @@ class TransformerEncoderLayer(nn.Module):
             src2 = self.norm1(src)
             q = k = _with_pos_embed(src2, pos)
             src2 = multi_head_attention(self.self_attn, q, k, src2, attn_mask=src_mask,
-                                        key_padding_mask=src_key_padding_mask)
+                                        key_padding_mask=src_key_padding_mask, fused=self.use_fused_attention)
             src = src + self.dropout1(src2)
             src2 = self.norm2(src)
             src2 = self.linear2(self.dropout(self.activation(self.linear1(src2))))
             return src + self.dropout2(src2)
         q = k = _with_pos_embed(src, pos)
         src2 = multi_head_attention(self.self_attn, q, k, src, attn_mask=src_mask,
-                                    key_padding_mask=src_key_padding_mask)
+                                    key_padding_mask=src_key_padding_mask, fused=self.use_fused_attention)
         src = self.norm1(src + self.dropout1(src2))
         src2 = self.linear2(self.dropout(self.activation(self.linear1(src))))
         return self.norm2(src + self.dropout2(src2))
 
 
 class TransformerDecoderLayer(nn.Module):
-    """Query self-attention, cross-attention to the image features, feed-forward."""
+    """Query self-attention, cross-attention to the image features, feed-forward.
+
+    ``use_fused_attention``: as in :class:`TransformerEncoderLayer`.
+    """
+
+    use_fused_attention = True
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation: str = "relu", normalize_before: bool = False):
@@ -104,23 +116,23 @@ class TransformerDecoderLayer(nn.Module):
             tgt2 = self.norm1(tgt)
             q = k = _with_pos_embed(tgt2, query_pos)
             tgt2 = multi_head_attention(self.self_attn, q, k, tgt2, attn_mask=tgt_mask,
-                                        key_padding_mask=tgt_key_padding_mask)
+                                        key_padding_mask=tgt_key_padding_mask, fused=self.use_fused_attention)
             tgt = tgt + self.dropout1(tgt2)
             tgt2 = self.norm2(tgt)
             tgt2 = multi_head_attention(self.multihead_attn, _with_pos_embed(tgt2, query_pos),
                                         _with_pos_embed(memory, pos), memory, attn_mask=memory_mask,
-                                        key_padding_mask=memory_key_padding_mask)
+                                        key_padding_mask=memory_key_padding_mask, fused=self.use_fused_attention)
             tgt = tgt + self.dropout2(tgt2)
             tgt2 = self.norm3(tgt)
             tgt2 = self.linear2(self.dropout(self.activation(self.linear1(tgt2))))
             return tgt + self.dropout3(tgt2)
         q = k = _with_pos_embed(tgt, query_pos)
         tgt2 = multi_head_attention(self.self_attn, q, k, tgt, attn_mask=tgt_mask,
-                                    key_padding_mask=tgt_key_padding_mask)
+                                    key_padding_mask=tgt_key_padding_mask, fused=self.use_fused_attention)
         tgt = self.norm1(tgt + self.dropout1(tgt2))
         tgt2 = multi_head_attention(self.multihead_attn, _with_pos_embed(tgt, query_pos),
                                     _with_pos_embed(memory, pos), memory, attn_mask=memory_mask,
-                                    key_padding_mask=memory_key_padding_mask)
+                                    key_padding_mask=memory_key_padding_mask, fused=self.use_fused_attention)
         tgt = self.norm2(tgt + self.dropout2(tgt2))
         tgt2 = self.linear2(self.dropout(self.activation(self.linear1(tgt))))
         return self.norm3(tgt + self.dropout3(tgt2))

@@ -7,6 +7,7 @@ import torch
 from fvcore.common.registry import Registry
 from torch import nn
 
+from segcore.layers import set_fused_attention
 from segcore.utils.registry import get_registered
 
 __all__ = ["META_ARCH_REGISTRY", "build_model", "model_output_tasks"]
@@ -21,12 +22,15 @@ Registry for meta-architectures (whole models). A registered class is called as 
 def build_model(cfg) -> nn.Module:
     """Build the whole model named by ``cfg.MODEL.META_ARCHITECTURE`` on ``cfg.MODEL.DEVICE``.
 
-    Weights are not loaded: use :class:`segcore.checkpoint.Checkpointer` for that.
+    Weights are not loaded: use :class:`segcore.checkpoint.Checkpointer` for that. The model's
+    attention layers use the fused kernels or the plain computation as ``MODEL.FUSED_ATTENTION``
+    says (:func:`segcore.layers.set_fused_attention`).
 
     Raises:
         KeyError: the meta-architecture is not registered.
     """
     model = get_registered(META_ARCH_REGISTRY, cfg.MODEL.META_ARCHITECTURE, "MODEL.META_ARCHITECTURE")(cfg)
+    set_fused_attention(model, cfg.MODEL.FUSED_ATTENTION)
     model.to(torch.device(cfg.MODEL.DEVICE))
     return model
 

@@ -10,7 +10,7 @@ from mask2former.config import add_maskformer2_config
 from mask2former.modeling.transformer_decoder import (CrossAttentionLayer, FFNLayer, MultiScaleMaskedTransformerDecoder,
                                                       masked_attention_mask)
 from mask_former.modeling import TRANSFORMER_DECODER_REGISTRY, build_transformer_decoder
-from mask_former.modeling.transformer.attention import fused_attention
+from segcore.layers import set_fused_attention
 from segcore.config import get_cfg
 from tests.reference_utils import reference_keys
 
@@ -196,7 +196,8 @@ def _run_first_layer(decoder, x, mask_features):
              layer.multihead_attn.register_forward_hook(keep_weights)]
     try:
         # the module's own forward (not the fused kernel), so that its hook sees the weights
-        with torch.no_grad(), fused_attention(False):
+        set_fused_attention(decoder, False)
+        with torch.no_grad():
             decoder(x, mask_features)
     finally:
         for h in hooks:
@@ -244,7 +245,8 @@ def test_layers_cycle_over_the_levels_coarsest_first():
     for layer in decoder.transformer_cross_attention_layers:
         layer.multihead_attn.register_forward_hook(lambda m, a, out: keys.append(out[1].shape[-1]))
         layer.register_forward_hook(lambda m, a, out: outputs.append(out))
-    with torch.no_grad(), fused_attention(False):
+    set_fused_attention(decoder, False)
+    with torch.no_grad():
         decoder(x, mask_features)
         assert keys == [h * w for h, w in LEVEL_SIZES] + [LEVEL_SIZES[0][0] * LEVEL_SIZES[0][1]]
         base = list(outputs)

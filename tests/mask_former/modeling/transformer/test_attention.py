@@ -1,10 +1,13 @@
 """multi_head_attention (fused scaled_dot_product_attention) equals nn.MultiheadAttention's forward."""
+import os
+
 import pytest
 import torch
 from torch import nn
 
 from mask_former.modeling.transformer import multi_head_attention
-from mask_former.modeling.transformer.attention import fused_attention, supports_fused_attention
+from mask_former.modeling.transformer.attention import supports_fused_attention
+from segcore.layers import set_fused_attention
 
 E, HEADS = 32, 4
 
@@ -90,16 +93,70 @@ def test_rows_next_to_a_fully_masked_query_are_unaffected():
                                rtol=1e-5, atol=1e-5)
 
 
-def test_fused_attention_false_runs_the_module_forward_and_is_restored():
+def test_fused_false_runs_the_module_forward():
     m = _mha().eval()
     q, kv = _seq(5, seed=1), _seq(9, seed=2)
     seen = []
     m.register_forward_hook(lambda module, args, out: seen.append(out[1]))
     multi_head_attention(m, q, kv, kv)
     assert seen == []  # the fused kernel bypasses the module's forward
-    with fused_attention(False):
-        assert not supports_fused_attention(m)
-        got = multi_head_attention(m, q, kv, kv)
+    got = multi_head_attention(m, q, kv, kv, fused=False)
     assert len(seen) == 1 and seen[0].shape == (3, 5, 9)  # the head-averaged attention weights
-    assert supports_fused_attention(m)
     torch.testing.assert_close(got, multi_head_attention(m, q, kv, kv), rtol=1e-5, atol=1e-5)
+
+
+def _decoder_layers():
+    from mask2former.modeling.transformer_decoder.attention_layers import CrossAttentionLayer, SelfAttentionLayer
+    from mask_former.modeling.transformer.transformer import TransformerDecoderLayer
+
+    torch.manual_seed(0)
+    return (nn.ModuleList([TransformerDecoderLayer(E, HEADS, dropout=0.0)]).eval(),
+            nn.ModuleList([SelfAttentionLayer(E, HEADS), CrossAttentionLayer(E, HEADS)]).eval())
+
+
+def _attention_calls(model, run):
+    seen = []
+    hooks = [m.register_forward_hook(lambda module, args, out: seen.append(module))
+             for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
+    try:
+        run()
+    finally:
+        for h in hooks:
+            h.remove()
+    return len(seen)
+
+
+def test_set_fused_attention_is_per_model():
+    """Two models in one process: switching one to the plain path leaves the other fused, and the
+    plain path runs the modules' own forward (hooks see it) with the same result."""
+    detr, m2f = _decoder_layers()
+    other_detr, other_m2f = _decoder_layers()
+    assert set_fused_attention(detr, False) == 1 and set_fused_attention(m2f, False) == 2
+    tgt, memory = _seq(5, seed=1), _seq(9, seed=2)
+
+    def run_detr(model):
+        return lambda: model[0](tgt, memory)
+
+    def run_m2f(model):
+        return lambda: model[1](model[0](tgt), memory)
+
+    assert _attention_calls(detr, run_detr(detr)) == 2 and _attention_calls(m2f, run_m2f(m2f)) == 2
+    assert _attention_calls(other_detr, run_detr(other_detr)) == 0  # still fused: no module forward
+    assert _attention_calls(other_m2f, run_m2f(other_m2f)) == 0
+    with torch.no_grad():
+        torch.testing.assert_close(detr[0](tgt, memory), other_detr[0](tgt, memory), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(m2f[1](m2f[0](tgt), memory), other_m2f[1](other_m2f[0](tgt), memory),
+                                   rtol=1e-5, atol=1e-5)
+    assert set_fused_attention(detr, True) == 1 and _attention_calls(detr, run_detr(detr)) == 0
+
+
+def test_fused_attention_from_the_config():
+    from segcore.engine import setup_cfg
+    from segcore.modeling import build_model
+    from tests.paths import CONFIGS
+
+    for enabled in (False, True):
+        cfg = setup_cfg(os.path.join(CONFIGS, "quickstart", "mask2former_R18_quickstart.yaml"),
+                        ["MODEL.DEVICE", "cpu", "MODEL.FUSED_ATTENTION", str(enabled)])
+        flags = [m.use_fused_attention for m in build_model(cfg).modules() if hasattr(m, "use_fused_attention")]
+        assert len(flags) >= 2 and set(flags) == {enabled}
