@@ -12,6 +12,16 @@ Conventions (those of the original kernels and of ``F.grid_sample(..., align_cor
 locations are normalized to [0, 1] x [0, 1] over each level's map, x (width) first, then y;
 pixel (i, j) of an H x W map has its centre at ((j + 0.5) / W, (i + 0.5) / H); a sample's
 neighbours outside the map count as zero.
+
+The reference is the oracle of the kernels, also where the inputs are not finite (what
+``F.grid_sample``'s CPU kernel gives in float32 and float64 on x86, measured for torch 2.13): a
+location whose pixel coordinate is NaN or infinite (NaN, +-inf, or |loc| past the dtype's range
+after ``2 * loc - 1`` and ``(grid + 1) * size / 2``) samples NaN; its gradient is NaN for the
+attention weight and for the other coordinate, 0 for the non-finite coordinate, and grad_value
+gets nothing from it; huge finite locations sample 0. In bfloat16 ``F.grid_sample`` is no oracle
+for huge or non-finite locations (it reads a pixel there); the kernels' bfloat16 follows float32.
+The written-out backward (:func:`ms_deform_attn_pytorch_backward`) is differentiable: the registered
+operator uses it for double backward.
 """
 from __future__ import annotations
 
@@ -88,7 +98,9 @@ def ms_deform_attn_pytorch_backward(grad_output: Tensor, value: Tensor, spatial_
 
     The same computation autograd performs through the reference (``F.grid_sample``'s own
     backward, ``aten.grid_sampler_2d_backward``, level by level), written out so that it runs inside
-    the registered backward operator, where autograd does not record. No input checks.
+    the registered backward operator, where autograd does not record. Itself differentiable (both
+    ops have derivatives): with grad mode on it records a graph, which the operator's double
+    backward uses. No input checks.
 
     Args:
         grad_output: (N, Lq, M * D), the gradient of the output, ``value``'s dtype.

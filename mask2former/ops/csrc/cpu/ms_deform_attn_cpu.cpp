@@ -11,6 +11,13 @@
 // its queries, else a private buffer summed afterwards). grad_locations and grad_weights belong to
 // one row each and are written directly.
 //
+// Non-finite inputs give the reference's NaNs (ms_deform_attn.h). Non-finite locations come out of
+// the usual arithmetic; a row with a non-finite attention weight (forward, backward) or output
+// gradient (backward), and in the forward a row with a non-finite location, is computed (again) by a
+// rare path in the reference's order of operations, where inf * 0 and inf - inf decide the result.
+// The rare paths are separate, non-inlined functions called per row: a call inside the hot loops
+// would cost them their accumulators in registers.
+//
 // Speed: the per-row bodies are instantiated for the common head widths (D = 16, 32, 64: the
 // accumulators stay in registers) and for any D, and, on x86-64 with GCC or Clang, compiled twice:
 // for the baseline ISA and for AVX2 + FMA, chosen at run time from the processor's features
@@ -21,12 +28,22 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
 #include "../ms_deform_attn.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define MSDA_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define MSDA_NOINLINE __declspec(noinline)
+#else
+#define MSDA_NOINLINE
+#endif
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define MSDA_AVX2_VARIANT 1
@@ -44,27 +61,6 @@
 namespace mask2former {
 namespace {
 
-// One level: (H, W) and where it starts in S.
-struct Level {
-  int64_t height, width, start;
-};
-
-std::vector<Level> read_levels(const at::Tensor& spatial_shapes, const at::Tensor& level_start_index,
-                               int64_t spatial) {
-  const int64_t* shapes = spatial_shapes.data_ptr<int64_t>();
-  const int64_t* starts = level_start_index.data_ptr<int64_t>();
-  std::vector<Level> levels(spatial_shapes.size(0));
-  for (size_t l = 0; l < levels.size(); ++l) {
-    levels[l] = {shapes[2 * l], shapes[2 * l + 1], starts[l]};
-    const Level& v = levels[l];
-    // the kernels index value with these: a level outside S would read outside the tensor
-    TORCH_CHECK(v.height > 0 && v.width > 0 && v.start >= 0 && v.start + v.height * v.width <= spatial,
-                "ms_deform_attn: level ", l, " (H, W) = (", v.height, ", ", v.width, ") starting at ", v.start,
-                " does not fit in value's S = ", spatial, " positions");
-  }
-  return levels;
-}
-
 // The inputs of one call, shared by the forward and backward bodies.
 template <typename scalar_t>
 struct Problem {
@@ -74,6 +70,50 @@ struct Problem {
   const scalar_t* weights;
   Sizes z;
 };
+
+// Row r's output in the reference's order of operations, out[d] = sum_{l, p} a * (sum_k w_k v_k[d]) with
+// zeros for the corners off the map: for the rows with a non-finite attention weight (where the fast
+// path's corner-by-corner products would turn inf * 0 and inf - inf into other NaNs and infinities
+// than the reference's) or a non-finite location off the map (NaN bilinear weights times zeros).
+// Rare, and kept out of the hot loop (there it would cost the loop its accumulators in registers).
+template <typename scalar_t>
+MSDA_NOINLINE void forward_row_reference_order(const Problem<scalar_t>& pb, int64_t r, scalar_t* out) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const Sizes& z = pb.z;
+  const int64_t D = z.channels, M = z.heads, P = z.points;
+  const int64_t pixel_stride = M * D;
+  const int64_t samples_per_row = z.levels * P;
+  const scalar_t* value_nm = pb.value + (r / M / z.queries) * z.spatial * pixel_stride + (r % M) * D;
+  const scalar_t* loc = pb.locations + r * samples_per_row * 2;
+  const scalar_t* attn = pb.weights + r * samples_per_row;
+  std::vector<acc_t> acc(D, acc_t(0));
+  for (int64_t l = 0; l < z.levels; ++l) {
+    const Level lv = pb.levels[l];
+    const scalar_t* value_l = value_nm + lv.start * pixel_stride;
+    for (int64_t p = 0; p < P; ++p) {
+      const int64_t i = l * P + p;
+      const acc_t a = attn[i];
+      BilinearSample<acc_t> s;
+      if (!bilinear_sample<acc_t>(loc[2 * i], loc[2 * i + 1], lv.height, lv.width, s)) {
+        const acc_t c = outside_contribution(s, a);  // a * (sum_k w_k * 0)
+        for (int64_t d = 0; d < D; ++d) {
+          acc[d] += c;
+        }
+        continue;
+      }
+      for (int64_t d = 0; d < D; ++d) {
+        acc_t sample = 0;
+        for (int k = 0; k < 4; ++k) {
+          sample += s.weight[k] * (s.inside[k] ? static_cast<acc_t>(value_l[s.index[k] * pixel_stride + d]) : acc_t(0));
+        }
+        acc[d] += a * sample;
+      }
+    }
+  }
+  for (int64_t d = 0; d < D; ++d) {
+    out[d] = static_cast<scalar_t>(acc[d]);
+  }
+}
 
 // out[r] for rows [begin, end). kD > 0: D = kD known at compile time; kD = 0: D = z.channels.
 template <typename scalar_t, int64_t kD>
@@ -93,6 +133,11 @@ MSDA_ALWAYS_INLINE void forward_rows(const Problem<scalar_t>& pb, scalar_t* outp
     const scalar_t* value_nm = pb.value + n * z.spatial * pixel_stride + m * D;
     const scalar_t* loc = pb.locations + r * samples_per_row * 2;
     const scalar_t* attn = pb.weights + r * samples_per_row;
+    // NaN when the row has a non-finite weight, or a sample off the map with a non-finite location
+    // (outside_contribution): the row is then computed again in the reference's order. (With finite
+    // weights the corner-by-corner sum gives the reference's infinities and NaNs of non-finite values.)
+    // Kept in one scalar, and the rare path called after the row: the accumulators stay in registers.
+    acc_t poison = 0;
     for (int64_t d = 0; d < D; ++d) {
       acc[d] = 0;
     }
@@ -101,11 +146,13 @@ MSDA_ALWAYS_INLINE void forward_rows(const Problem<scalar_t>& pb, scalar_t* outp
       const scalar_t* value_l = value_nm + lv.start * pixel_stride;
       for (int64_t p = 0; p < P; ++p) {
         const int64_t i = l * P + p;
+        const acc_t a = attn[i];
         BilinearSample<acc_t> s;
         if (!bilinear_sample<acc_t>(loc[2 * i], loc[2 * i + 1], lv.height, lv.width, s)) {
+          poison += outside_contribution(s, a);
           continue;
         }
-        const acc_t a = attn[i];
+        poison += a * acc_t(0);
         for (int k = 0; k < 4; ++k) {
           if (s.inside[k]) {
             const acc_t c = a * s.weight[k];
@@ -122,11 +169,78 @@ MSDA_ALWAYS_INLINE void forward_rows(const Problem<scalar_t>& pb, scalar_t* outp
     for (int64_t d = 0; d < D; ++d) {
       out[d] = static_cast<scalar_t>(acc[d]);
     }
+    if (poison != acc_t(0)) {  // NaN
+      forward_row_reference_order(pb, r, out);
+    }
+  }
+}
+
+// The gradient of a sample with respect to its normalized location from dot[k] = <g, corner k> (zero
+// for corners off the map), scaled by the attention weight a: (d/dx, d/dy). Equal to the reference's
+// per-channel sums (ms_deform_attn.h) for finite a and g, NaNs of non-finite locations included.
+template <typename acc_t>
+inline void location_gradient(const BilinearSample<acc_t>& s, const acc_t dot[4], acc_t a, int64_t height,
+                              int64_t width, acc_t& grad_x, acc_t& grad_y) {
+  const acc_t ex = acc_t(1) - s.fx, ey = acc_t(1) - s.fy;
+  grad_x = a * static_cast<acc_t>(width) * (ey * (dot[1] - dot[0]) + s.fy * (dot[3] - dot[2]));
+  grad_y = a * static_cast<acc_t>(height) * (ex * (dot[2] - dot[0]) + s.fx * (dot[3] - dot[1]));
+}
+
+// The gradients of row r from the reference's terms, channel by channel (ms_deform_attn.h): for the
+// rows with a non-finite attention weight or output gradient, where inf * 0 and inf - inf need the
+// reference's order. Adds w_k * g * a into the sink rows of the corners on the map, writes the row's
+// grad_locations and grad_weights. Rare, and kept out of the hot loop (a call there would cost the
+// loop its registers).
+template <typename scalar_t>
+MSDA_NOINLINE void backward_row_reference_order(const Problem<scalar_t>& pb, const scalar_t* grad_output_row,
+                                                const scalar_t* value_nm, at::opmath_type<scalar_t>* sink,
+                                                int64_t sink_stride, scalar_t* grad_loc, scalar_t* grad_attn,
+                                                int64_t r) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const Sizes& z = pb.z;
+  const int64_t D = z.channels, P = z.points;
+  const int64_t pixel_stride = z.heads * D;
+  const int64_t samples_per_row = z.levels * P;
+  const scalar_t* loc = pb.locations + r * samples_per_row * 2;
+  const scalar_t* attn = pb.weights + r * samples_per_row;
+  for (int64_t l = 0; l < z.levels; ++l) {
+    const Level lv = pb.levels[l];
+    const scalar_t* value_l = value_nm + lv.start * pixel_stride;
+    acc_t* sink_l = sink + lv.start * sink_stride;
+    for (int64_t p = 0; p < P; ++p) {
+      const int64_t i = l * P + p;
+      const acc_t a = attn[i];
+      BilinearSample<acc_t> s;
+      bilinear_sample<acc_t>(loc[2 * i], loc[2 * i + 1], lv.height, lv.width, s);  // fills s either way
+      const acc_t ex = acc_t(1) - s.fx, ey = acc_t(1) - s.fy;
+      acc_t grad_weight = 0, grad_x = 0, grad_y = 0;
+      for (int64_t d = 0; d < D; ++d) {
+        const acc_t g = static_cast<acc_t>(grad_output_row[d]);
+        const acc_t ga = g * a;
+        acc_t v[4];
+        for (int k = 0; k < 4; ++k) {
+          v[k] = acc_t(0);
+          if (s.inside[k]) {
+            v[k] = static_cast<acc_t>(value_l[s.index[k] * pixel_stride + d]);
+            sink_l[s.index[k] * sink_stride + d] += s.weight[k] * ga;
+          }
+        }
+        grad_weight += (s.weight[0] * v[0] + s.weight[1] * v[1] + s.weight[2] * v[2] + s.weight[3] * v[3]) * g;
+        grad_x += ((v[1] - v[0]) * ey + (v[3] - v[2]) * s.fy) * ga;
+        grad_y += ((v[2] - v[0]) * ex + (v[3] - v[1]) * s.fx) * ga;
+      }
+      grad_attn[i] = static_cast<scalar_t>(grad_weight);
+      grad_loc[2 * i] = static_cast<scalar_t>(grad_x * static_cast<acc_t>(lv.width));
+      grad_loc[2 * i + 1] = static_cast<scalar_t>(grad_y * static_cast<acc_t>(lv.height));
+    }
   }
 }
 
 // The gradients of the rows of pair (n, m), queries [q_begin, q_end): grad_value into
-// sink + pixel * sink_stride (acc_t), grad_locations and grad_weights in place.
+// sink + pixel * sink_stride (acc_t), grad_locations and grad_weights in place. Corner by corner:
+// dot[k] = <g, corner k> and g * a * w_k into grad_value for the corners on the map, then the
+// weight's and the location's gradients from the four dot products (the reference's values, NaNs
+// of non-finite locations included, for finite a and g; backward_row_reference_order otherwise).
 template <typename scalar_t, int64_t kD>
 MSDA_ALWAYS_INLINE void backward_queries(const Problem<scalar_t>& pb, const scalar_t* grad_output,
                                          at::opmath_type<scalar_t>* sink, int64_t sink_stride,
@@ -145,13 +259,24 @@ MSDA_ALWAYS_INLINE void backward_queries(const Problem<scalar_t>& pb, const scal
   for (int64_t q = q_begin; q < q_end; ++q) {
     const int64_t r = (n * z.queries + q) * M + m;
     const scalar_t* go = grad_output + r * D;
-    for (int64_t d = 0; d < D; ++d) {
-      g[d] = static_cast<acc_t>(go[d]);
-    }
     const scalar_t* loc = pb.locations + r * samples_per_row * 2;
     const scalar_t* attn = pb.weights + r * samples_per_row;
     scalar_t* grad_loc = grad_locations + r * samples_per_row * 2;
     scalar_t* grad_attn = grad_weights + r * samples_per_row;
+    acc_t check = 0;  // NaN when a weight or an output gradient of the row is not finite
+    for (int64_t i = 0; i < samples_per_row; ++i) {
+      check += static_cast<acc_t>(attn[i]) * acc_t(0);
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      check += static_cast<acc_t>(go[d]) * acc_t(0);
+    }
+    if (check != acc_t(0)) {
+      backward_row_reference_order(pb, go, value_nm, sink, sink_stride, grad_loc, grad_attn, r);
+      continue;
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      g[d] = static_cast<acc_t>(go[d]);
+    }
     for (int64_t l = 0; l < z.levels; ++l) {
       const Level lv = pb.levels[l];
       const scalar_t* value_l = value_nm + lv.start * pixel_stride;
@@ -159,17 +284,17 @@ MSDA_ALWAYS_INLINE void backward_queries(const Problem<scalar_t>& pb, const scal
       for (int64_t p = 0; p < P; ++p) {
         const int64_t i = l * P + p;
         BilinearSample<acc_t> s;
+        const acc_t a = attn[i];
         if (!bilinear_sample<acc_t>(loc[2 * i], loc[2 * i + 1], lv.height, lv.width, s)) {
-          grad_attn[i] = scalar_t(0);
-          grad_loc[2 * i] = scalar_t(0);
-          grad_loc[2 * i + 1] = scalar_t(0);
+          // no corner on the map: 0, or NaN for a non-finite location (s.fx, s.fy are 0 or NaN)
+          grad_attn[i] = static_cast<scalar_t>(s.fx + s.fy);
+          grad_loc[2 * i] = static_cast<scalar_t>(a * s.fy);
+          grad_loc[2 * i + 1] = static_cast<scalar_t>(a * s.fx);
           continue;
         }
-        const acc_t a = attn[i];
         acc_t dot[4] = {0, 0, 0, 0};
         for (int k = 0; k < 4; ++k) {
           if (s.inside[k]) {
-            // <g, corner k> for the gradients of the weight and the location; g * a * w_k into grad_value
             const acc_t c = a * s.weight[k];
             const scalar_t* v = value_l + s.index[k] * pixel_stride;
             acc_t* gv = sink_l + s.index[k] * sink_stride;
@@ -182,13 +307,10 @@ MSDA_ALWAYS_INLINE void backward_queries(const Problem<scalar_t>& pb, const scal
             dot[k] = sum;
           }
         }
-        acc_t sample = 0;
-        for (int k = 0; k < 4; ++k) {
-          sample += s.weight[k] * dot[k];
-        }
         acc_t grad_x, grad_y;
         location_gradient(s, dot, a, lv.height, lv.width, grad_x, grad_y);
-        grad_attn[i] = static_cast<scalar_t>(sample);
+        grad_attn[i] = static_cast<scalar_t>(s.weight[0] * dot[0] + s.weight[1] * dot[1] + s.weight[2] * dot[2] +
+                                             s.weight[3] * dot[3]);
         grad_loc[2 * i] = static_cast<scalar_t>(grad_x);
         grad_loc[2 * i + 1] = static_cast<scalar_t>(grad_y);
       }
@@ -330,6 +452,11 @@ void backward_kernel(const Problem<scalar_t>& pb, const scalar_t* grad_output, a
     partials = at::zeros({pairs * chunks, S, D}, grad_value.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
   }
   scalar_t* grad_value_ptr = grad_value.data_ptr<scalar_t>();
+  if (D == 0) {  // no channel: every gradient is an empty sum (grad_value is empty)
+    std::fill_n(grad_locations, z.batch * z.queries * M * z.levels * z.points * 2, scalar_t(0));
+    std::fill_n(grad_weights, z.batch * z.queries * M * z.levels * z.points, scalar_t(0));
+    return;
+  }
   const BackwardFn<scalar_t> body = pick_backward<scalar_t>(D);
 
   at::parallel_for(0, pairs * chunks, 1, [&](int64_t begin, int64_t end) {
@@ -394,11 +521,12 @@ at::Tensor ms_deform_attn_forward_cpu(const at::Tensor& value, const at::Tensor&
                                       const at::Tensor& level_start_index, const at::Tensor& sampling_locations,
                                       const at::Tensor& attention_weights) {
   check_cpu(value);
-  const Sizes z = check_inputs(value, spatial_shapes, level_start_index, sampling_locations, attention_weights);
-  const std::vector<Level> levels = read_levels(spatial_shapes, level_start_index, z.spatial);
+  const CheckedInputs in =
+      check_inputs(value, spatial_shapes, level_start_index, sampling_locations, attention_weights);
+  const Sizes& z = in.sizes;
   at::Tensor output = at::empty({z.batch, z.queries, z.heads * z.channels}, value.options());
   AT_DISPATCH_FLOATING_TYPES_AND(at::ScalarType::BFloat16, value.scalar_type(), "ms_deform_attn_forward_cpu", [&] {
-    const Problem<scalar_t> pb{value.data_ptr<scalar_t>(), levels.data(), sampling_locations.data_ptr<scalar_t>(),
+    const Problem<scalar_t> pb{value.data_ptr<scalar_t>(), in.levels.data(), sampling_locations.data_ptr<scalar_t>(),
                                attention_weights.data_ptr<scalar_t>(), z};
     forward_kernel<scalar_t>(pb, output.data_ptr<scalar_t>());
   });
@@ -409,18 +537,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ms_deform_attn_backward_cpu(
     const at::Tensor& grad_output, const at::Tensor& value, const at::Tensor& spatial_shapes,
     const at::Tensor& level_start_index, const at::Tensor& sampling_locations, const at::Tensor& attention_weights) {
   check_cpu(value);
-  const Sizes z = check_inputs(value, spatial_shapes, level_start_index, sampling_locations, attention_weights);
-  TORCH_CHECK(grad_output.sizes() == at::IntArrayRef({z.batch, z.queries, z.heads * z.channels}) &&
-                  grad_output.scalar_type() == value.scalar_type() && grad_output.device() == value.device() &&
-                  grad_output.is_contiguous(),
-              "ms_deform_attn backward: grad_output must be a contiguous (N, Lq, M * D) tensor like the output, got ",
-              grad_output.sizes(), " ", grad_output.scalar_type());
-  const std::vector<Level> levels = read_levels(spatial_shapes, level_start_index, z.spatial);
+  const CheckedInputs in =
+      check_inputs(value, spatial_shapes, level_start_index, sampling_locations, attention_weights);
+  const Sizes& z = in.sizes;
+  check_grad_output(grad_output, value, z);
   at::Tensor grad_value = at::zeros_like(value);
   at::Tensor grad_locations = at::empty_like(sampling_locations);
   at::Tensor grad_weights = at::empty_like(attention_weights);
   AT_DISPATCH_FLOATING_TYPES_AND(at::ScalarType::BFloat16, value.scalar_type(), "ms_deform_attn_backward_cpu", [&] {
-    const Problem<scalar_t> pb{value.data_ptr<scalar_t>(), levels.data(), sampling_locations.data_ptr<scalar_t>(),
+    const Problem<scalar_t> pb{value.data_ptr<scalar_t>(), in.levels.data(), sampling_locations.data_ptr<scalar_t>(),
                                attention_weights.data_ptr<scalar_t>(), z};
     backward_kernel<scalar_t>(pb, grad_output.data_ptr<scalar_t>(), grad_value, grad_locations.data_ptr<scalar_t>(),
                               grad_weights.data_ptr<scalar_t>());

@@ -8,6 +8,12 @@
 // (into a float32 buffer for float16 / bfloat16, converted at the end), and the dot products that
 // give the gradients of a sample's location and weight are summed across the group with warp
 // shuffles; the group's first lane writes them (one writer per element, no atomics).
+//
+// The inputs are checked on the host first (check_inputs in ms_deform_attn.h: sizes, dtypes, and
+// the levels against value's S without int64 overflow; spatial_shapes and level_start_index are
+// copied to the host for that), so every index the kernels form lies inside value. Samples are
+// computed as the reference computes them, a * (w0 v0 + w1 v1 + w2 v2 + w3 v3) with zeros for the
+// corners off the map, so non-finite locations and weights give the reference's NaNs.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -74,19 +80,20 @@ __global__ void forward_kernel(const scalar_t* __restrict__ value, const int64_t
       const scalar_t* value_l = value_nm + level_start_index[l] * pixel_stride + d;
       for (int64_t p = 0; p < z.points; ++p) {
         const int64_t i = l * z.points + p;
+        const acc_t a = static_cast<acc_t>(attn[i]);
         BilinearSample<acc_t> s;
         if (!bilinear_sample<acc_t>(static_cast<acc_t>(loc[2 * i]), static_cast<acc_t>(loc[2 * i + 1]), height, w,
                                     s)) {
+          acc += outside_contribution(s, a);  // 0, or NaN for a non-finite location or weight
           continue;
         }
         acc_t sample = 0;
 #pragma unroll
         for (int k = 0; k < 4; ++k) {
-          if (s.inside[k]) {
-            sample += s.weight[k] * static_cast<acc_t>(value_l[s.index[k] * pixel_stride]);
-          }
+          const acc_t v = s.inside[k] ? static_cast<acc_t>(value_l[s.index[k] * pixel_stride]) : acc_t(0);
+          sample += s.weight[k] * v;
         }
-        acc += static_cast<acc_t>(attn[i]) * sample;
+        acc += a * sample;
       }
     }
     output[row * D + d] = static_cast<scalar_t>(acc);
@@ -125,42 +132,52 @@ __global__ void backward_kernel(const scalar_t* __restrict__ grad_output, const 
     for (int64_t p = 0; p < z.points; ++p) {
       const int64_t i = l * z.points + p;
       BilinearSample<acc_t> s;
-      const bool sampled = active && bilinear_sample<acc_t>(static_cast<acc_t>(loc[2 * i]),
-                                                            static_cast<acc_t>(loc[2 * i + 1]), height, w, s);
-      acc_t dot[4] = {0, 0, 0, 0};
-      const acc_t a = sampled ? static_cast<acc_t>(attn[i]) : acc_t(0);
-      if (sampled) {
+      const bool any_inside = active && bilinear_sample<acc_t>(static_cast<acc_t>(loc[2 * i]),
+                                                               static_cast<acc_t>(loc[2 * i + 1]), height, w, s);
+      // this lane's channels' share of the reference's terms (F.grid_sample's backward; see the CPU
+      // kernel): corners off the map read zero and receive nothing; NaN weights (a non-finite location)
+      // and non-finite a or gradients give the reference's NaNs
+      acc_t grad_weight = 0, grad_x = 0, grad_y = 0;
+      if (active) {
+        const acc_t a = static_cast<acc_t>(attn[i]);
+        const acc_t ex = acc_t(1) - s.fx, ey = acc_t(1) - s.fy;
         for (int64_t d = lane; d < D; d += width) {
           const acc_t g = static_cast<acc_t>(grad_out[d]);
+          const acc_t ga = g * a;
+          acc_t v[4];
 #pragma unroll
           for (int k = 0; k < 4; ++k) {
-            if (s.inside[k]) {
+            v[k] = acc_t(0);
+            if (any_inside && s.inside[k]) {
               const int64_t idx = level_offset + s.index[k] * pixel_stride + d;
-              dot[k] += g * static_cast<acc_t>(value[idx]);
-              gpuAtomicAdd(grad_value_acc + idx, a * s.weight[k] * g);
+              v[k] = static_cast<acc_t>(value[idx]);
+              gpuAtomicAdd(grad_value_acc + idx, s.weight[k] * ga);
             }
           }
+          grad_weight += (s.weight[0] * v[0] + s.weight[1] * v[1] + s.weight[2] * v[2] + s.weight[3] * v[3]) * g;
+          grad_x += ((v[1] - v[0]) * ey + (v[3] - v[2]) * s.fy) * ga;
+          grad_y += ((v[2] - v[0]) * ex + (v[3] - v[1]) * s.fx) * ga;
         }
       }
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        dot[k] = group_sum(dot[k], width);
-      }
+      grad_weight = group_sum(grad_weight, width);
+      grad_x = group_sum(grad_x, width);
+      grad_y = group_sum(grad_y, width);
       if (active && lane == 0) {
-        acc_t sample = 0, grad_x = 0, grad_y = 0;
-        if (sampled) {
-#pragma unroll
-          for (int k = 0; k < 4; ++k) {
-            sample += s.weight[k] * dot[k];
-          }
-          location_gradient(s, dot, a, height, w, grad_x, grad_y);
-        }
-        grad_weights[row * samples + i] = static_cast<scalar_t>(sample);
-        grad_locations[(row * samples + i) * 2] = static_cast<scalar_t>(grad_x);
-        grad_locations[(row * samples + i) * 2 + 1] = static_cast<scalar_t>(grad_y);
+        grad_weights[row * samples + i] = static_cast<scalar_t>(grad_weight);
+        grad_locations[(row * samples + i) * 2] = static_cast<scalar_t>(grad_x * static_cast<acc_t>(w));
+        grad_locations[(row * samples + i) * 2 + 1] = static_cast<scalar_t>(grad_y * static_cast<acc_t>(height));
       }
     }
   }
+}
+
+// Blocks for `rows` groups of `width` lanes (at most the grid's x limit, 2^31 - 1).
+int64_t grid_size(int64_t rows, int width) {
+  const int64_t rows_per_block = kThreadsPerBlock / width;
+  const int64_t blocks = (rows + rows_per_block - 1) / rows_per_block;
+  TORCH_CHECK(blocks <= 2147483647, "ms_deform_attn CUDA kernel: ", rows,
+              " (batch, query, head) rows are too many for one launch");
+  return blocks;
 }
 
 Shape shape_of(const Sizes& z) {
@@ -177,15 +194,16 @@ at::Tensor ms_deform_attn_forward_cuda(const at::Tensor& value, const at::Tensor
                                        const at::Tensor& level_start_index, const at::Tensor& sampling_locations,
                                        const at::Tensor& attention_weights) {
   check_cuda(value);
-  const Sizes sizes = check_inputs(value, spatial_shapes, level_start_index, sampling_locations, attention_weights);
   const c10::cuda::CUDAGuard device_guard(value.device());
+  const Sizes sizes =
+      check_inputs(value, spatial_shapes, level_start_index, sampling_locations, attention_weights).sizes;
   at::Tensor output = at::empty({sizes.batch, sizes.queries, sizes.heads * sizes.channels}, value.options());
   const Shape z = shape_of(sizes);
   if (z.rows == 0 || z.channels == 0) {
     return output.zero_();
   }
   const int width = group_width(z.channels);
-  const int64_t blocks = (z.rows + kThreadsPerBlock / width - 1) / (kThreadsPerBlock / width);
+  const int64_t blocks = grid_size(z.rows, width);
   cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::ScalarType::Half, at::ScalarType::BFloat16, value.scalar_type(),
                                   "ms_deform_attn_forward_cuda", [&] {
@@ -202,13 +220,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ms_deform_attn_backward_cuda(
     const at::Tensor& grad_output, const at::Tensor& value, const at::Tensor& spatial_shapes,
     const at::Tensor& level_start_index, const at::Tensor& sampling_locations, const at::Tensor& attention_weights) {
   check_cuda(value);
-  const Sizes sizes = check_inputs(value, spatial_shapes, level_start_index, sampling_locations, attention_weights);
-  TORCH_CHECK(grad_output.sizes() == at::IntArrayRef({sizes.batch, sizes.queries, sizes.heads * sizes.channels}) &&
-                  grad_output.scalar_type() == value.scalar_type() && grad_output.device() == value.device() &&
-                  grad_output.is_contiguous(),
-              "ms_deform_attn backward: grad_output must be a contiguous (N, Lq, M * D) tensor like the output, got ",
-              grad_output.sizes(), " ", grad_output.scalar_type());
   const c10::cuda::CUDAGuard device_guard(value.device());
+  const Sizes sizes =
+      check_inputs(value, spatial_shapes, level_start_index, sampling_locations, attention_weights).sizes;
+  check_grad_output(grad_output, value, sizes);
   // the atomics add in float32 (float64 for float64): half-precision atomics would lose the sum
   const at::ScalarType acc_type = at::toOpMathType(value.scalar_type());
   at::Tensor grad_value_acc = at::zeros(value.sizes(), value.options().dtype(acc_type));
@@ -217,7 +232,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ms_deform_attn_backward_cuda(
   const Shape z = shape_of(sizes);
   if (z.rows > 0 && z.channels > 0) {
     const int width = group_width(z.channels);
-    const int64_t blocks = (z.rows + kThreadsPerBlock / width - 1) / (kThreadsPerBlock / width);
+    const int64_t blocks = grid_size(z.rows, width);
     cudaStream_t stream = at::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::ScalarType::Half, at::ScalarType::BFloat16, value.scalar_type(),
                                     "ms_deform_attn_backward_cuda", [&] {
