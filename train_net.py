@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import sys
 
-from segcore.checkpoint import Checkpointer
-from segcore.engine import DefaultTrainer, default_argument_parser, default_setup, launch, setup_cfg
+from segcore.engine import (DefaultTrainer, default_argument_parser, default_setup, launch, load_inference_weights,
+                            run_cli, setup_cfg)
 from segcore.evaluation import verify_results
 from segcore.utils import comm
 
@@ -31,7 +31,8 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = DefaultTrainer.build_model(cfg)
-        Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        # every weight must come from MODEL.WEIGHTS (or, with --resume, the last checkpoint)
+        load_inference_weights(model, cfg, resume=args.resume, save_dir=cfg.OUTPUT_DIR)
         results = DefaultTrainer.test(cfg, model)
         if cfg.TEST.AUG.ENABLED:  # test-time augmentation: results under "<task>_TTA" next to the plain ones
             results.update(DefaultTrainer.test_with_TTA(cfg, model))
@@ -52,4 +53,4 @@ def cli(argv=None):
 
 
 if __name__ == "__main__":
-    cli()
+    run_cli(cli, prog="train_net.py")  # a user's mistake (config, weights, dataset, OUTPUT_DIR): one message

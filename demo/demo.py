@@ -8,7 +8,8 @@ The command line of Detectron2's and Mask2Former's ``demo/demo.py``::
     python demo/demo.py --config-file CONFIG --video-input clip.mp4 --output vis/
     python demo/demo.py --config-file CONFIG --webcam
 
-``--input`` takes paths and glob patterns (quote them to let the demo expand them). Without
+``--input`` takes paths, folders (their image files) and glob patterns (quote them to let the demo
+expand them). Without
 ``--output`` the drawings are shown in an OpenCV window, which needs a display and an OpenCV
 build with GUI support; otherwise ``--output`` is required.
 """
@@ -31,6 +32,7 @@ import cv2  # noqa: E402
 import tqdm  # noqa: E402
 
 from predictor import DRAWABLE_OUTPUTS, VisualizationDemo  # noqa: E402
+from segcore.engine import run_cli  # noqa: E402
 from segcore.engine import setup_cfg as setup_cfg_from_file  # noqa: E402
 from segcore.data.detection_utils import read_image  # noqa: E402
 from segcore.utils.logger import setup_logger  # noqa: E402
@@ -79,7 +81,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--video-input", metavar="FILE", help="path to a video file")
     parser.add_argument(
         "--input", nargs="+", metavar="PATH",
-        help="image paths and/or glob patterns such as 'directory/*.jpg' (expanded by the demo)",
+        help="image paths, folders (their image files) and/or glob patterns such as 'directory/*.jpg' "
+        "(expanded by the demo)",
     )
     parser.add_argument(
         "--output", metavar="PATH",
@@ -116,13 +119,32 @@ def display_available() -> bool:
     return True
 
 
-def expand_inputs(patterns: List[str]) -> List[str]:
-    """Expand ``--input`` entries (paths or glob patterns, ``~`` allowed) into sorted file lists.
+def image_extensions() -> List[str]:
+    """The file extensions (lower case, with the dot) of the image formats the demo can read:
+    those Pillow opens (``read_image`` reads images with Pillow)."""
+    from PIL import Image
 
-    Order follows the entries; each pattern's matches are sorted; duplicates are dropped.
+    Image.init()
+    return sorted(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
+
+
+def _folder_images(folder: str) -> List[str]:
+    """The image files directly inside ``folder`` (by extension, case-insensitive), sorted."""
+    extensions = set(image_extensions())
+    names = sorted(n for n in os.listdir(folder) if os.path.splitext(n)[1].lower() in extensions)
+    return [os.path.join(folder, n) for n in names if os.path.isfile(os.path.join(folder, n))]
+
+
+def expand_inputs(patterns: List[str]) -> List[str]:
+    """Expand ``--input`` entries (paths, folders or glob patterns, ``~`` allowed) into file lists.
+
+    A folder stands for the image files directly inside it (see :func:`image_extensions`); a
+    pattern for the files it matches. Order follows the entries; each folder's or pattern's
+    files are sorted; duplicates are dropped.
 
     Raises:
-        FileNotFoundError: an entry matches no file (the message names it).
+        FileNotFoundError: an entry matches no file, or a folder holds no image file (the
+            message names it).
     """
     files: List[str] = []
     for pattern in patterns:
@@ -131,6 +153,11 @@ def expand_inputs(patterns: List[str]) -> List[str]:
             matches = sorted(p for p in glob.glob(expanded, recursive=True) if os.path.isfile(p))
             if not matches:
                 raise FileNotFoundError(f"--input pattern '{pattern}' matches no file")
+        elif os.path.isdir(expanded):
+            matches = _folder_images(expanded)
+            if not matches:
+                raise FileNotFoundError(f"--input folder '{pattern}' holds no image file (no file with an extension of "
+                                        "a format Pillow reads, e.g. .jpg, .png)")
         elif os.path.isfile(expanded):
             matches = [expanded]
         else:
@@ -359,4 +386,4 @@ def main(argv: Optional[List[str]] = None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main, prog="demo.py")  # a user's mistake (config, weights): one message, exit status 1

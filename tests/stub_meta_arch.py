@@ -58,6 +58,7 @@ def write_stub_config(folder, num_classes: int = 4, min_size_test: int = 32) -> 
             "MODEL:\n"
             f"  META_ARCHITECTURE: {STUB_META_ARCH}\n"
             "  DEVICE: cpu\n"
+            "  ALLOW_PARTIAL_WEIGHTS: True\n"  # no weight file: its weights are fixed by construction
             "  PIXEL_MEAN: [128.0, 128.0, 128.0]\n"
             "  PIXEL_STD: [64.0, 64.0, 64.0]\n"
             "  SEM_SEG_HEAD:\n"

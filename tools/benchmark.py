@@ -162,7 +162,9 @@ def setup_config(args: argparse.Namespace):
     precision and compile switches, then ``--opts``."""
     from segcore.engine import setup_cfg
 
-    opts = ["MODEL.WEIGHTS", args.weights or "", "MODEL.DEVICE", args.device,
+    # random weights are what a speed measurement without --weights means
+    opts = ["MODEL.WEIGHTS", args.weights or "", "MODEL.ALLOW_PARTIAL_WEIGHTS", str(not args.weights),
+            "MODEL.DEVICE", args.device,
             "TEST.PRECISION", PRECISION_NAMES[args.precision], "TEST.COMPILE", str(bool(args.compile))]
     if args.task == "train":
         opts += ["SOLVER.COMPILE", str(bool(args.compile)), "SOLVER.IMS_PER_BATCH", str(args.batch_size)]

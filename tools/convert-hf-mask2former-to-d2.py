@@ -728,7 +728,7 @@ def write_d2_checkpoint(state: Dict[str, torch.Tensor], path: str) -> None:
     Raises:
         ValueError: another suffix.
     """
-    from segcore.checkpoint.checkpointer import atomic_write
+    from segcore.checkpoint import atomic_write
 
     ext = os.path.splitext(path)[1].lower()
     if ext == ".pkl":

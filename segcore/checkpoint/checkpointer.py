@@ -8,11 +8,16 @@ What this adds to fvcore's ``Checkpointer``:
   was killed are removed by the next run (:meth:`Checkpointer.remove_stale_temporary_files`);
 * **finite weights only**: :meth:`Checkpointer.save` refuses (``FloatingPointError`` naming the
   tensors) a model with NaN or infinite weights, so ``last_checkpoint`` always names a usable one;
+* **finite weights in**: :meth:`Checkpointer.load` refuses (:class:`~.errors.NonFiniteWeightsError`)
+  a file with NaN or infinite weights, before changing the model;
+* **complete models where it matters**: ``load(..., require_all=True)`` (evaluation, inference)
+  raises :class:`~.errors.IncompleteWeightsError` unless every weight of the model was loaded;
 * **safe loads**: ``.pth`` files are read with ``torch.load(weights_only=True)``; Detectron2
   ``.pkl`` files with a restricted unpickler (:mod:`.safe_pickle`). Readers are chosen by file
   suffix (:attr:`Checkpointer.file_readers`), so more formats can be added. Any file that
   cannot be read (not a checkpoint, truncated, corrupt, not a dict of weights) raises
-  :class:`CheckpointReadError` naming the file and the format expected;
+  :class:`~.errors.CheckpointReadError` naming the file, the format expected and the reader's
+  reason; one that refers to code or arbitrary objects :class:`~.errors.UnsafeCheckpointError`;
 * **name matching** for pretrained weights (Detectron2's heuristics, :mod:`.c2_model_loading`):
   a file with ``"matching_heuristics": True`` (Detectron2 ``.pkl`` files from converters, every
   ``.pth`` file, as in Detectron2), or a Caffe2 ``.pkl`` (no ``__author__``), is loaded by the
@@ -24,12 +29,10 @@ What this adds to fvcore's ``Checkpointer``:
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-import tempfile
-from typing import IO, Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -43,11 +46,14 @@ from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 from segcore.utils import comm
 from segcore.utils.file_io import PathManager
 
-from .c2_model_loading import align_and_update_state_dicts, group_keys_by_prefix
+from .atomic import atomic_write
+from .c2_model_loading import align_and_update_state_dicts
+from .errors import (CheckpointReadError, IncompleteWeightsError, NonFiniteWeightsError, UnsafeCheckpointError,
+                     summarize_names)
+from .report import format_incompatible_keys, non_finite_entries
 from .safe_pickle import UnsafePickleError, safe_load
 
-__all__ = ["CheckpointReadError", "Checkpointer", "DetectionCheckpointer", "PeriodicCheckpointer",
-           "UnsafeCheckpointError", "atomic_write", "format_incompatible_keys"]
+__all__ = ["Checkpointer", "DetectionCheckpointer", "PeriodicCheckpointer"]
 
 LAST_CHECKPOINT_FILE = "last_checkpoint"
 # The temporary files atomic_write makes for Checkpointer.save: ".<name>.pth.<8 random chars>.tmp"
@@ -60,129 +66,42 @@ EXPECTED_FORMATS = {
 }
 _EXPECTED_TORCH_FORMAT = ("a PyTorch .pth checkpoint: torch.save of a dict {'model': state_dict, ...} or of a bare "
                           "state dict {name: tensor}")
-# The message torch.load(weights_only=True) gives when it refuses a global.
-_WEIGHTS_ONLY_REFUSAL = "Weights only load failed"
+# What torch.load(weights_only=True) says when its restricted unpickler fails, whether the file
+# refers to an object it refuses (unsafe) or its bytes are not a valid pickle (corrupt).
+_WEIGHTS_ONLY_FAILURE = "Weights only load failed"
+# The refusals of torch's weights-only unpickler (torch/_weights_only_unpickler.py): the file asks
+# for a global, a call or an object that a weight file may not hold. Every other failure of that
+# unpickler ("Unsupported operand 221", "String is too long", ...) means the bytes are corrupt.
+_REFUSED_GLOBAL = re.compile(r"GLOBAL ([A-Za-z_][\w.]*) (?:was not an allowed global|whose module)")
+_REFUSED_OBJECT = re.compile(r"reduce for unrecognized function|Can only create new object|Can only build Tensor")
 
 
-def _weights_only_refusal(message: str) -> str:
-    """The gist of torch.load's (long) refusal message: which global it refused."""
-    match = re.search(r"WeightsUnpickler error: (.*?)(?: Please use|\n|$)", message)
-    detail = match.group(1).strip().rstrip(".") if match else message.strip().splitlines()[0]
-    return (f"torch.load(weights_only=True) refused it: {detail}; a weight file may hold tensors and plain "
+def _weights_only_detail(message: str) -> str:
+    """The first line of the weights-only unpickler's own words inside torch.load's long message."""
+    _, _, tail = message.partition("WeightsUnpickler error:")
+    lines = [line.strip() for line in (tail or message).splitlines() if line.strip()]
+    return lines[0].rstrip(".") if lines else message.strip()
+
+
+def _weights_only_failure(filename: str, expected: str, message: str) -> CheckpointReadError:
+    """The error for a torch.load(weights_only=True) failure: :class:`UnsafeCheckpointError` when
+    the file refers to something a weight file may not hold, else :class:`CheckpointReadError`
+    (corrupt bytes), both with the unpickler's reason."""
+    detail = _weights_only_detail(message)
+    if _REFUSED_GLOBAL.search(detail) or _REFUSED_OBJECT.search(detail):
+        detail = detail.split(" Please use")[0].rstrip(".")
+        return UnsafeCheckpointError(
+            filename, expected,
+            f"torch.load(weights_only=True) refused it: {detail}; a weight file may hold tensors and plain "
             "containers only (if the file is trusted, load it with torch.load and save its state dict)")
+    return CheckpointReadError(filename, expected,
+                               f"it is truncated, corrupt or not a weight file (its pickle data is invalid: {detail})")
 
 
-class CheckpointReadError(ValueError):
-    """A checkpoint or weight file could not be read: not a checkpoint at all, truncated,
-    corrupt, or not holding a dict of weights.
-
-    Attributes:
-        path: the file.
-        expected: the format the file was read as (from its suffix).
-        reason: what went wrong.
-    """
-
-    def __init__(self, path: str, expected: str, reason: str):
-        self.path = path
-        self.expected = expected
-        self.reason = reason
-        super().__init__(f"Cannot read the checkpoint {path}: {reason}. Expected {expected}.")
-
-    def __reduce__(self):  # keep the three arguments through pickling (multiprocessing)
-        return type(self), (self.path, self.expected, self.reason)
-
-
-class UnsafeCheckpointError(CheckpointReadError, UnsafePickleError):
-    """A checkpoint refers to objects a weight file may not hold (code, arbitrary classes);
-    refused without running anything. Also an :class:`~.safe_pickle.UnsafePickleError`."""
 # Buffers that old checkpoints may lack and that the model's config initializes anyway.
 _IGNORED_MISSING_BUFFERS = ("pixel_mean", "pixel_std")
 # Top-level entries of a weight file that describe it and are not handed back by ``load``.
 _METADATA_KEYS = ("__author__", "matching_heuristics")
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(dirname: str) -> None:
-    """Persist a rename in ``dirname`` (best effort: not all platforms can open folders)."""
-    try:
-        fd = os.open(dirname, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str, write_fn: Callable[[IO[bytes]], None], path_manager=PathManager) -> None:
-    """Write a file so that ``path`` holds either its old content or the complete new one.
-
-    ``write_fn(f)`` writes to a temporary file ``.<name>.<random>.tmp`` in the same folder,
-    which is then flushed, ``fsync`` ed and renamed onto ``path`` (``os.replace``, atomic on
-    POSIX and Windows). If ``write_fn`` raises, the temporary file is removed and the error
-    propagates. Non-local paths (``scheme://``) are written directly through ``path_manager``.
-
-    Args:
-        path: destination file.
-        write_fn: writes the content to the binary file object it is given.
-    """
-    if "://" in path:
-        with path_manager.open(path, "wb") as f:
-            write_fn(f)
-        return
-    dirname = os.path.dirname(os.path.abspath(path))
-    os.makedirs(dirname, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=dirname)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write_fn(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp creates 0600
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_path)
-        raise
-    _fsync_dir(dirname)
-
-
-def format_incompatible_keys(incompatible: _IncompatibleKeys, sources: dict[str, str] | None = None) -> str:
-    """A plain-text report: one line per shape-mismatched key, and per module of missing and
-    unexpected keys (grouped as Detectron2's ``get_missing_parameters_message``:
-    ``backbone.res2.0.conv1.{bias, weight}``).
-
-    Args:
-        incompatible: ``(missing_keys, unexpected_keys, incorrect_shapes)`` as returned by
-            :meth:`Checkpointer._load_model`; ``incorrect_shapes`` holds
-            ``(model key, shape in checkpoint, shape in model)``.
-        sources: model key -> checkpoint key, for shape mismatches found by name matching
-            whose checkpoint key differs from the model key.
-
-    Returns:
-        str: an empty string when nothing differs.
-    """
-    sources = sources or {}
-    lines = []
-    for key, shape_checkpoint, shape_model in incompatible.incorrect_shapes:
-        src = sources.get(key, key)
-        name = key if src == key else f"{key} (checkpoint key '{src}')"
-        lines.append(
-            f"  shape mismatch (not loaded): {name}: {tuple(shape_checkpoint)} in the checkpoint, "
-            f"{tuple(shape_model)} in the model"
-        )
-    lines.extend(f"  missing in the checkpoint: {k}" for k in group_keys_by_prefix(incompatible.missing_keys))
-    lines.extend(
-        f"  unexpected in the checkpoint (unused): {k}" for k in group_keys_by_prefix(incompatible.unexpected_keys)
-    )
-    return "\n".join(lines)
 
 
 class Checkpointer(_FvCheckpointer):
@@ -196,6 +115,8 @@ class Checkpointer(_FvCheckpointer):
         model: the model (a ``DistributedDataParallel`` / ``DataParallel`` wrapper is unwrapped).
         save_dir: folder of saved checkpoints ("" disables saving).
         save_to_disk: whether :meth:`save` writes; default: only on the main process.
+        allow_non_finite: let :meth:`load` load weight files that hold NaN or infinite values
+            (for debugging; ``MODEL.ALLOW_NON_FINITE_WEIGHTS``); they are refused by default.
         checkpointables: objects with ``state_dict()`` / ``load_state_dict()``, saved and
             restored under their keyword name.
 
@@ -212,7 +133,9 @@ class Checkpointer(_FvCheckpointer):
 
     file_readers: dict[str, str] = {".pkl": "_load_pkl_file"}
 
-    def __init__(self, model: nn.Module, save_dir: str = "", *, save_to_disk: bool | None = None, **checkpointables: Any):
+    def __init__(self, model: nn.Module, save_dir: str = "", *, save_to_disk: bool | None = None,
+                 allow_non_finite: bool = False, **checkpointables: Any):
+        self.allow_non_finite = allow_non_finite
         if save_to_disk is None:
             save_to_disk = comm.is_main_process()
         super().__init__(model, save_dir, save_to_disk=save_to_disk, **checkpointables)
@@ -261,22 +184,13 @@ class Checkpointer(_FvCheckpointer):
     def _check_finite(self, model_state: dict[str, Any], save_file: str) -> None:
         """Raise FloatingPointError naming the floating-point tensors of ``model_state`` that hold
         NaN or infinite values."""
-        bad = []
-        num_float = 0
-        for key, value in model_state.items():
-            if not (isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex())):
-                continue
-            num_float += 1
-            if not bool(torch.isfinite(value).all()):
-                nan = int(torch.isnan(value).sum())
-                bad.append(f"{key} ({nan} NaN, {int((~torch.isfinite(value)).sum()) - nan} inf of {value.numel()})")
+        bad, num_float = non_finite_entries(model_state)
         if not bad:
             return
         last = self.get_checkpoint_file() if self.has_checkpoint() else ""
-        shown = ", ".join(bad[:10]) + (f", ... ({len(bad) - 10} more)" if len(bad) > 10 else "")
         raise FloatingPointError(
             f"Refusing to save {save_file}: {len(bad)} of the model's {num_float} floating-point tensors are "
-            f"not finite (training diverged): {shown}. Nothing was written; last_checkpoint "
+            f"not finite (training diverged): {summarize_names(bad)}. Nothing was written; last_checkpoint "
             + (f"still names {last}." if last else "names no checkpoint.")
         )
 
@@ -317,11 +231,14 @@ class Checkpointer(_FvCheckpointer):
         atomic_write(save_file, lambda f: f.write(last_filename_basename.encode("utf-8")), self.path_manager)
 
     # ----------------------------------------------------------------- loading
-    def load(self, path: str, checkpointables: list[str] | None = None, *, strict: bool = False) -> dict[str, Any]:
+    def load(self, path: str, checkpointables: list[str] | None = None, *, strict: bool = False,
+             require_all: bool = False) -> dict[str, Any]:
         """Load model weights (and checkpointables) from ``path``.
 
         Weights whose shape differs from the model's are skipped; every missing, unexpected
-        and skipped key is logged and kept in :attr:`incompatible_keys`.
+        and skipped key is logged and kept in :attr:`incompatible_keys`. A file holding NaN or
+        infinite weights is refused before anything is loaded (unless the checkpointer was made
+        with ``allow_non_finite=True``).
 
         Args:
             path: local path, ``http(s)://`` URL (downloaded to the iopath cache) or
@@ -331,6 +248,10 @@ class Checkpointer(_FvCheckpointer):
                 file has; ``[]``: the model only).
             strict: raise if any key is missing, unexpected or of another shape (the matching
                 weights are loaded first, as ``torch.nn.Module.load_state_dict(strict=True)``).
+            require_all: raise :class:`IncompleteWeightsError` unless every weight of the model
+                was loaded (none missing or of another shape; unused entries of the file are
+                only reported); with ``path`` "" this always raises. For evaluation and
+                inference, where a partly loaded model gives meaningless results.
 
         Returns:
             dict: the file's data not consumed (e.g. ``{"iteration": N}``).
@@ -341,19 +262,29 @@ class Checkpointer(_FvCheckpointer):
                 cache path to put the file at), or the file system refused the read.
             CheckpointReadError: the file cannot be read as a checkpoint of the format its
                 suffix implies (not a checkpoint, truncated, corrupt, not a dict of weights);
-                the message names the file and the format expected.
+                the message names the file, the format expected and the reader's reason.
             UnsafeCheckpointError: the file holds objects that a weight file may not hold
                 (a :class:`CheckpointReadError` and a ``pickle.UnpicklingError``).
+            NonFiniteWeightsError: the file holds NaN or infinite weights (the message names
+                them); the model is left unchanged.
+            IncompleteWeightsError: ``require_all`` and some weights of the model were not
+                loaded (the message lists them).
             AmbiguousMatchError: with name matching, one checkpoint key matches two model keys.
             RuntimeError: ``strict`` and the keys differ (the message lists them).
             KeyError: a requested checkpointable was not registered with this checkpointer.
         """
         if not path:
+            if require_all:
+                raise IncompleteWeightsError("", 0, len(self.model.state_dict()), "")
             self.logger.info("No checkpoint found. Initializing model from scratch")
             return {}
         self.logger.info(f"[Checkpointer] Loading from {path} ...")
         local_path = self._get_local_path(path)
         checkpoint = self._load_file(local_path)
+        if not self.allow_non_finite:
+            bad, num_float = non_finite_entries(checkpoint["model"])
+            if bad:
+                raise NonFiniteWeightsError(path, bad, num_float)
         try:
             incompatible = self._load_model(checkpoint)
         except ValueError as e:
@@ -368,6 +299,12 @@ class Checkpointer(_FvCheckpointer):
                     f"The weights in {path} do not match the model {type(self.model).__name__} (strict=True):\n"
                     + format_incompatible_keys(incompatible, self._mismatch_sources)
                 )
+            if require_all and (incompatible.missing_keys or incompatible.incorrect_shapes):
+                num_model = len(self.model.state_dict())
+                num_loaded = num_model - len(incompatible.missing_keys) - len(incompatible.incorrect_shapes)
+                only_missing = _IncompatibleKeys(incompatible.missing_keys, [], incompatible.incorrect_shapes)
+                raise IncompleteWeightsError(path, num_loaded, num_model,
+                                             format_incompatible_keys(only_missing, self._mismatch_sources))
 
         names = list(self.checkpointables) if checkpointables is None else list(checkpointables)
         for key in names:
@@ -380,16 +317,19 @@ class Checkpointer(_FvCheckpointer):
                 self.checkpointables[key].load_state_dict(checkpoint.pop(key))
         return checkpoint
 
-    def resume_or_load(self, path: str, resume: bool = True) -> dict[str, Any]:
+    def resume_or_load(self, path: str, resume: bool = True, *, require_all: bool = False) -> dict[str, Any]:
         """Resume from ``<save_dir>/last_checkpoint`` if ``resume`` and it exists (model and all
         checkpointables), else load only the model weights of ``path`` ("" loads nothing).
+
+        Args:
+            require_all: as in :meth:`load`.
 
         Returns:
             same as :meth:`load`.
         """
         if resume and self.has_checkpoint():
-            return self.load(self.get_checkpoint_file())
-        return self.load(path, checkpointables=[])
+            return self.load(self.get_checkpoint_file(), require_all=require_all)
+        return self.load(path, checkpointables=[], require_all=require_all)
 
     def _get_local_path(self, path: str) -> str:
         if os.path.isfile(path):
@@ -425,8 +365,8 @@ class Checkpointer(_FvCheckpointer):
         # exception type (KeyError for an unknown opcode, EOFError, RuntimeError from the zip
         # reader, ...): all of them mean the same thing here.
         except Exception as e:
-            if _WEIGHTS_ONLY_REFUSAL in str(e):
-                raise UnsafeCheckpointError(filename, expected, _weights_only_refusal(str(e))) from e
+            if _WEIGHTS_ONLY_FAILURE in str(e):
+                raise _weights_only_failure(filename, expected, str(e)) from e
             raise CheckpointReadError(
                 filename, expected, f"it is truncated, corrupt or not a weight file ({type(e).__name__}: {e})"
             ) from e

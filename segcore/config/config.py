@@ -80,7 +80,7 @@ def _merge_dicts(a: dict, b: dict) -> None:
             b[k] = v
 
 
-def load_yaml_with_base(filename: str, allow_unsafe: bool = False) -> dict:
+def load_yaml_with_base(filename: str, allow_unsafe: bool = False, *, _chain: tuple = ()) -> dict:
     """Read a YAML config and the chain of ``_BASE_`` files it inherits from.
 
     Args:
@@ -92,8 +92,13 @@ def load_yaml_with_base(filename: str, allow_unsafe: bool = False) -> dict:
         A plain dict: the base files' content overridden by this file's.
 
     Raises:
-        ConfigError: the file (or a base) is missing, not YAML, or not a mapping.
+        ConfigError: the file (or a base) is missing, not YAML, or not a mapping, or the
+            ``_BASE_`` chain comes back to a file already in it (the message shows the cycle).
     """
+    key = os.path.normpath(os.path.abspath(filename)) if "://" not in filename else filename
+    if key in _chain:
+        cycle = " -> ".join([*_chain[_chain.index(key):], key])
+        raise ConfigError(f"{BASE_KEY} files form a cycle: {cycle}")
     cfg = _read_yaml(filename)
     base = cfg.pop(BASE_KEY, None)
     if base is None:
@@ -103,7 +108,7 @@ def load_yaml_with_base(filename: str, allow_unsafe: bool = False) -> dict:
     base = os.path.expanduser(base)
     if not any(map(base.startswith, ["/", "https://", "http://", "detectron2://"])):
         base = os.path.join(os.path.dirname(filename), base)
-    base_cfg = load_yaml_with_base(base)
+    base_cfg = load_yaml_with_base(base, _chain=(*_chain, key))
     _merge_dicts(cfg, base_cfg)
     return base_cfg
 

@@ -18,6 +18,12 @@ _C.MODEL.DEVICE = "cuda"  # falls back to "cpu" in default_setup when CUDA is ab
 _C.MODEL.META_ARCHITECTURE = "SemanticSegmentor"
 # A checkpoint to start from: local path, http(s):// URL or detectron2:// path.
 _C.MODEL.WEIGHTS = ""
+# Evaluation (--eval-only), the demo and DefaultPredictor refuse a model that did not get every
+# weight from MODEL.WEIGHTS (missing or shape-mismatched entries, or no MODEL.WEIGHTS at all):
+# True runs it anyway (e.g. to look at an untrained model). Training is not affected.
+_C.MODEL.ALLOW_PARTIAL_WEIGHTS = False
+# Weight files holding NaN or infinite values are refused when loaded; True loads them (debugging).
+_C.MODEL.ALLOW_NON_FINITE_WEIGHTS = False
 # Per-channel mean and std (in INPUT.FORMAT order) in 0..255 pixel units.
 _C.MODEL.PIXEL_MEAN = [103.530, 116.280, 123.675]
 _C.MODEL.PIXEL_STD = [1.0, 1.0, 1.0]

@@ -12,7 +12,7 @@ from .build import (
     get_detection_dataset_dicts,
     trivial_batch_collator,
 )
-from .catalog import DatasetCatalog, Metadata, MetadataCatalog
+from .catalog import DatasetCatalog, Metadata, MetadataCatalog, UnknownDatasetError
 from .common import AspectRatioGroupedDataset, DatasetFromList, MapDataset
 from .dataset_mapper import DatasetMapper
 from .mapper_registry import DATASET_MAPPER_REGISTRY, build_dataset_mapper
@@ -31,6 +31,7 @@ __all__ = [
     "Metadata",
     "MetadataCatalog",
     "TrainLoader",
+    "UnknownDatasetError",
     "build_batch_data_loader",
     "build_dataset_mapper",
     "build_detection_test_loader",

@@ -13,7 +13,32 @@ import types
 from collections import UserDict
 from typing import Any, Callable, Dict, List
 
-__all__ = ["DatasetCatalog", "MetadataCatalog", "Metadata"]
+__all__ = ["DatasetCatalog", "MetadataCatalog", "Metadata", "UnknownDatasetError"]
+
+
+class UnknownDatasetError(KeyError):
+    """A dataset name that is not registered in :data:`DatasetCatalog`.
+
+    Attributes:
+        name: the unknown name.
+        source: where it came from (e.g. ``"DATASETS.TEST"``), or "".
+        registered: the registered names, sorted.
+    """
+
+    def __init__(self, name: str, registered: List[str], source: str = ""):
+        self.name = name
+        self.registered = sorted(registered)
+        self.source = source
+        where = f" (named by {source})" if source else ""
+        super().__init__(f"Dataset '{name}'{where} is not registered. Registered datasets: "
+                         f"{', '.join(self.registered) or '(none)'}. Register it with DatasetCatalog.register "
+                         "(see datasets/README.md) or fix the name.")
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0])
+
+    def __reduce__(self):
+        return type(self), (self.name, self.registered, self.source)
 
 
 class _DatasetCatalog(UserDict):
@@ -36,15 +61,12 @@ class _DatasetCatalog(UserDict):
         """Call the registered function and return the dataset's ``list[dict]``.
 
         Raises:
-            KeyError: ``name`` is not registered (the message lists the registered names).
+            UnknownDatasetError: ``name`` is not registered (a ``KeyError``; the message lists
+                the registered names).
             TypeError: the function did not return a list.
         """
-        try:
-            f = self[name]
-        except KeyError as e:
-            raise KeyError(
-                f"Dataset '{name}' is not registered! Available datasets are: {', '.join(sorted(self.keys()))}"
-            ) from e
+        self.check_registered([name])
+        f = self[name]
         dicts = f()
         if not isinstance(dicts, list):
             raise TypeError(f"Dataset '{name}' must return a list of dicts, but its function returned {type(dicts).__name__}")
@@ -53,6 +75,17 @@ class _DatasetCatalog(UserDict):
     def list(self) -> List[str]:
         """The registered dataset names."""
         return list(self.keys())
+
+    def check_registered(self, names, source: str = "") -> None:
+        """Raise :class:`UnknownDatasetError` for the first of ``names`` that is not registered.
+
+        Args:
+            names: dataset names (e.g. ``cfg.DATASETS.TEST``).
+            source: where the names come from, for the message (e.g. ``"DATASETS.TEST"``).
+        """
+        for name in names:
+            if name not in self:
+                raise UnknownDatasetError(name, list(self.keys()), source)
 
     def remove(self, name: str) -> None:
         """Unregister ``name`` (KeyError naming it if absent)."""
@@ -107,9 +140,13 @@ class Metadata(types.SimpleNamespace):
                 f"Attribute '{key}' does not exist in the metadata of dataset '{self.name}'. "
                 f"Available keys are {sorted(k for k in self.__dict__ if k != 'name')}."
             )
+        if self.name not in DatasetCatalog:
+            raise AttributeError(
+                f"Attribute '{key}' does not exist in the metadata of dataset '{self.name}': "
+                f"{UnknownDatasetError(self.name, DatasetCatalog.list())}"
+            )
         raise AttributeError(
-            f"Attribute '{key}' does not exist in the metadata of dataset '{self.name}': "
-            "the metadata is empty (is the dataset registered?)."
+            f"Attribute '{key}' does not exist in the metadata of dataset '{self.name}': its metadata is empty."
         )
 
     def __setattr__(self, key: str, val: Any) -> None:

@@ -1,5 +1,6 @@
 """Training engine: command line, setup, launch, trainers with hooks, predictor."""
 from . import hooks
+from .cli import USER_ERRORS, run_cli
 from .compile import compile_model
 from .defaults import (
     DefaultPredictor,
@@ -12,7 +13,8 @@ from .defaults import (
 )
 from .launch import launch
 from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
+from .weights import load_inference_weights
 
-__all__ = ["AMPTrainer", "DefaultPredictor", "DefaultTrainer", "HookBase", "SimpleTrainer", "TrainerBase",
+__all__ = ["USER_ERRORS", "AMPTrainer", "DefaultPredictor", "DefaultTrainer", "HookBase", "SimpleTrainer", "TrainerBase",
            "compile_model", "create_ddp_model", "default_argument_parser", "default_setup", "default_writers", "hooks", "launch",
-           "setup_cfg"]
+           "load_inference_weights", "run_cli", "setup_cfg"]

@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from segcore.checkpoint import Checkpointer
 from segcore.config import add_model_family_configs, check_unsupported_keys, get_cfg
+from segcore.data import DatasetCatalog
 from segcore.evaluation import (
     DatasetEvaluator,
     build_evaluator,
@@ -44,7 +45,9 @@ from segcore.utils.precision import inference_precision, precision_dtype
 
 from . import hooks
 from .compile import compile_model
+from .output_lock import OutputDirError, lock_output_dir
 from .train_loop import AMPTrainer, SimpleTrainer, TrainerBase
+from .weights import load_inference_weights
 
 __all__ = [
     "DefaultPredictor",
@@ -195,7 +198,10 @@ def setup_cfg(config_file: str, opts: Sequence[str] = (), *, freeze: bool = True
 def default_setup(cfg, args: argparse.Namespace | None) -> None:
     """Prepare a training or evaluation process (as Detectron2's ``default_setup``).
 
-    1. Create ``cfg.OUTPUT_DIR`` (main process).
+    0. Check that every dataset ``cfg.DATASETS.TRAIN`` and ``TEST`` name is registered.
+    1. Create ``cfg.OUTPUT_DIR`` and lock it for this run (main process, i.e. rank 0:
+       :func:`segcore.engine.output_lock.lock_output_dir`; the lock is released when the process
+       ends, or when it locks another folder).
     2. Set up the ``segcore`` and ``fvcore`` loggers (console on rank 0, ``log.txt`` files).
     3. If ``cfg.MODEL.DEVICE`` asks for CUDA and none is available, log a warning and switch it
        to "cpu" (also on a frozen config, which stays frozen).
@@ -208,11 +214,28 @@ def default_setup(cfg, args: argparse.Namespace | None) -> None:
     Args:
         cfg: the full config.
         args: the parsed command line (may be ``None``).
+
+    Raises:
+        UnknownDatasetError: a dataset name is not registered (the message names the key, the
+            name and the registered datasets); nothing is written.
+        OutputDirError: ``cfg.OUTPUT_DIR`` cannot be used (a file, permission denied, ...), or
+            :class:`~segcore.engine.output_lock.OutputDirInUseError`: another live run holds it.
+            Every rank raises it, before anything is written into the folder.
     """
+    DatasetCatalog.check_registered(cfg.DATASETS.TRAIN, "DATASETS.TRAIN")
+    DatasetCatalog.check_registered(cfg.DATASETS.TEST, "DATASETS.TEST")
     output_dir = cfg.OUTPUT_DIR
+    error = None
     if comm.is_main_process() and output_dir:
-        PathManager.mkdirs(output_dir)
-    comm.synchronize()  # the folder exists before other ranks open their log files
+        try:
+            lock_output_dir(output_dir)
+        except OutputDirError as e:
+            error = e
+    # every rank learns of the main process's failure (instead of waiting for it at a barrier),
+    # and the folder exists before other ranks open their log files
+    error = comm.all_gather(error)[0]
+    if error is not None:
+        raise error
 
     rank = comm.get_rank()
     setup_logger(output_dir or None, distributed_rank=rank, name="fvcore")
@@ -272,8 +295,15 @@ class DefaultPredictor:
         pred = DefaultPredictor(cfg)
         outputs = pred(cv2.imread("input.jpg"))  # {"sem_seg": (K, H, W), ...}
 
+    The weights must all load (:func:`~segcore.engine.weights.load_inference_weights`): a model
+    missing some, or with no ``MODEL.WEIGHTS``, is refused unless ``MODEL.ALLOW_PARTIAL_WEIGHTS``.
+
     Attributes:
         metadata: metadata of ``cfg.DATASETS.TEST[0]`` (``None`` without test datasets).
+
+    Raises:
+        IncompleteWeightsError, NonFiniteWeightsError, CheckpointReadError: the weights cannot
+            be used (see :func:`~segcore.engine.weights.load_inference_weights`).
     """
 
     def __init__(self, cfg):
@@ -288,7 +318,7 @@ class DefaultPredictor:
             from segcore.data import MetadataCatalog
 
             self.metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0])
-        Checkpointer(self.model).load(cfg.MODEL.WEIGHTS)
+        load_inference_weights(self.model, self.cfg)
 
         self.aug = None
         if cfg.INPUT.MIN_SIZE_TEST > 0:
@@ -393,7 +423,8 @@ class DefaultTrainer(TrainerBase):
             self._trainer = SimpleTrainer(model, data_loader, optimizer)
 
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = Checkpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.checkpointer = Checkpointer(model, cfg.OUTPUT_DIR, allow_non_finite=cfg.MODEL.ALLOW_NON_FINITE_WEIGHTS,
+                                         trainer=weakref.proxy(self))
         # Half-written checkpoints of a run killed while saving: this run owns the folder now.
         self.checkpointer.remove_stale_temporary_files()
         self.start_iter = 0

@@ -1,7 +1,24 @@
-"""Start multi-process (and multi-machine) training, as Detectron2's ``engine/launch.py``."""
+"""Start multi-process (and multi-machine) training, as Detectron2's ``engine/launch.py``.
+
+The worker processes end with the process that launched them: killing the launcher (even with
+``kill -9``) kills its workers, so no orphan goes on writing checkpoints into ``OUTPUT_DIR`` or
+holding the rendezvous port. On Linux each worker asks the kernel for ``SIGKILL`` at its parent's
+death (``prctl(PR_SET_PDEATHSIG)``); on every platform a watchdog thread in each worker ends it
+when its parent process changes (POSIX re-parents orphans).
+"""
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
+import os
+import pickle
+import signal
+import sys
+import tempfile
+import threading
+import time
+import uuid
 from datetime import timedelta
 from typing import Any, Callable
 
@@ -11,9 +28,24 @@ import torch.multiprocessing as mp
 
 from segcore.utils import comm
 
-__all__ = ["DEFAULT_TIMEOUT", "launch"]
+from .cli import USER_ERRORS
+
+__all__ = ["DEFAULT_TIMEOUT", "FAILURE_GRACE_PERIOD", "FORWARDED_ERRORS", "PARENT_POLL_INTERVAL", "launch"]
 
 DEFAULT_TIMEOUT = timedelta(minutes=30)
+
+#: seconds between two checks of a worker's watchdog thread that its launcher is still its parent
+PARENT_POLL_INTERVAL = 1.0
+
+#: seconds the other workers have to end by themselves after one failed, before SIGTERM (and as
+#: long again before SIGKILL)
+FAILURE_GRACE_PERIOD = 5.0
+
+#: errors of a worker that ``launch`` raises again, as they are, in the launching process: the user
+#: errors (:data:`segcore.engine.cli.USER_ERRORS`), which a command line reports in one line
+FORWARDED_ERRORS = USER_ERRORS
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _find_free_port() -> int:
@@ -57,9 +89,16 @@ def launch(
         args: arguments of ``main_func``.
         timeout: timeout of the process group's collective operations.
 
+    The workers end when this process ends, however it ends (see the module's docstring).
+
     Raises:
         ValueError: ``dist_url`` is "auto" / ``None`` with several machines, or invalid counts.
-        torch.multiprocessing.ProcessRaisedException: a worker raised (its traceback included).
+        An error of :data:`FORWARDED_ERRORS` that a worker raised (e.g. ``OutputDirError`` when
+            ``default_setup`` found ``OUTPUT_DIR`` in use, or a bad weight file): raised again here
+            as it is, with the worker's traceback as its ``__cause__``.
+        torch.multiprocessing.ProcessRaisedException: a worker raised another error (its
+            traceback included).
+        torch.multiprocessing.ProcessExitedException: a worker died (e.g. killed by a signal).
     """
     if num_gpus_per_machine < 1 or num_machines < 1:
         raise ValueError(f"launch needs >= 1 process per machine and >= 1 machine, got {num_gpus_per_machine}, {num_machines}")
@@ -76,13 +115,102 @@ def launch(
         raise ValueError(
             f"{num_gpus_per_machine} processes per machine requested but only {torch.cuda.device_count()} GPUs are visible"
         )
-    mp.start_processes(
-        _distributed_worker,
-        nprocs=num_gpus_per_machine,
-        args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args, timeout),
-        daemon=False,
-        start_method="spawn",
-    )
+    # where a worker leaves an error of FORWARDED_ERRORS (nothing is created unless one fails)
+    error_prefix = os.path.join(tempfile.gettempdir(), f"segcore-launch-{os.getpid()}-{uuid.uuid4().hex}")
+    try:
+        context = mp.start_processes(
+            _distributed_worker,
+            nprocs=num_gpus_per_machine,
+            args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args, timeout,
+                  os.getpid(), error_prefix),
+            daemon=False,
+            start_method="spawn",
+            join=False,
+        )
+        # after a worker fails, the others may end by themselves before they are terminated
+        while not context.join(grace_period=FAILURE_GRACE_PERIOD):
+            pass
+    except mp.ProcessRaisedException as e:
+        forwarded = _load_forwarded_error(error_prefix, num_gpus_per_machine)
+        if forwarded is not None:
+            raise forwarded from e
+        raise
+    finally:
+        for local_rank in range(num_gpus_per_machine):
+            for path in (_error_file(error_prefix, local_rank), _error_file(error_prefix, local_rank) + ".tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+
+
+def _set_parent_death_signal(sig: int) -> bool:
+    """Linux: have the kernel send ``sig`` to this process when its parent dies (``prctl``).
+
+    Returns whether it was set (``False`` on other platforms or without a usable libc).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(sig), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                          ctypes.c_ulong(0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _end_orphan(launcher_pid: int) -> None:
+    try:
+        os.write(2, f"segcore launch: the launching process {launcher_pid} is gone; ending worker "
+                    f"{os.getpid()}\n".encode())
+    except OSError:
+        pass
+    os._exit(1)
+
+
+def _watch_parent(launcher_pid: int, interval: float) -> None:
+    while True:
+        time.sleep(interval)
+        if os.getppid() != launcher_pid:
+            _end_orphan(launcher_pid)
+
+
+def _end_with_launcher(launcher_pid: int, interval: float = PARENT_POLL_INTERVAL) -> None:
+    """Make this worker end when its launcher ``launcher_pid`` dies.
+
+    Sets ``SIGKILL`` as the parent-death signal (Linux; it cannot be ignored, unlike the ``SIGINT``
+    that torch's spawn sets, which a launcher started in the background passes on ignored), then
+    checks that the launcher is still the parent (it may have died before), and starts a daemon
+    thread that checks it every ``interval`` seconds (where there is no ``prctl``). An orphan
+    exits at once with status 1.
+    """
+    _set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != launcher_pid:
+        _end_orphan(launcher_pid)
+    threading.Thread(target=_watch_parent, args=(launcher_pid, interval), name="segcore-launcher-watchdog",
+                     daemon=True).start()
+
+
+def _error_file(error_prefix: str, local_rank: int) -> str:
+    return f"{error_prefix}-rank{local_rank}.pickle"
+
+
+def _save_forwarded_error(error_prefix: str, local_rank: int, error: BaseException) -> None:
+    path = _error_file(error_prefix, local_rank)
+    try:
+        with open(path + ".tmp", "wb") as f:
+            pickle.dump(error, f)
+        os.replace(path + ".tmp", path)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        pass  # the launcher then reports the traceback, as for any other error
+
+
+def _load_forwarded_error(error_prefix: str, nprocs: int) -> BaseException | None:
+    for local_rank in range(nprocs):
+        try:
+            with open(_error_file(error_prefix, local_rank), "rb") as f:
+                return pickle.load(f)
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError):
+            continue  # none, or unreadable: the worker's traceback is reported instead
+    return None
 
 
 def _distributed_worker(
@@ -94,7 +222,11 @@ def _distributed_worker(
     dist_url: str,
     args: tuple,
     timeout: timedelta = DEFAULT_TIMEOUT,
+    launcher_pid: int | None = None,
+    error_prefix: str | None = None,
 ) -> None:
+    if launcher_pid is not None:
+        _end_with_launcher(launcher_pid)
     backend = _backend()
     if backend == "nccl":
         torch.cuda.set_device(local_rank)
@@ -110,7 +242,9 @@ def _distributed_worker(
     comm.synchronize()
     try:
         main_func(*args)
-    except BaseException:
+    except BaseException as e:
+        if error_prefix is not None and isinstance(e, FORWARDED_ERRORS):
+            _save_forwarded_error(error_prefix, local_rank, e)
         # a worker that failed must not wait for the others: tear down and re-raise
         dist.destroy_process_group()
         raise

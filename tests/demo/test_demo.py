@@ -197,6 +197,24 @@ def test_expand_inputs_and_output_paths(demo_cli, tmp_path):
     assert demo_cli.video_output_path("/x/clip.avi", str(tmp_path / "o.mkv")) == str(tmp_path / "o.mkv")
 
 
+def test_a_folder_input_stands_for_its_image_files(demo_cli, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    (folder / "nested").mkdir(parents=True)
+    for name in ("b.PNG", "a.jpg", "nested/c.png"):
+        cv2.imwrite(str(folder / name), _bgr())
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "clip.json").write_text("{}")
+    files = demo_cli.expand_inputs([str(folder)])
+    assert [os.path.relpath(f, folder) for f in files] == ["a.jpg", "b.PNG"]  # its own files, not the subfolder's
+    assert demo_cli.expand_inputs([str(folder) + os.sep, str(folder / "a.jpg")]) == files  # no duplicates
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("x")
+    with pytest.raises(SystemExit) as e:
+        demo_cli.main(["--config-file", "x.yaml", "--input", str(empty), "--output", str(tmp_path / "out")])
+    assert e.value.code == 2 and "holds no image file" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------ end to end with the stub model
 @pytest.fixture
 def stub_config(tmp_path):
@@ -233,6 +251,12 @@ def test_demo_images_end_to_end(demo_cli, stub_config, tmp_path):
     written = demo_cli.main(["--config-file", stub_config, "--input", str(folder / "*.png"), "--output", str(out_dir)])
     assert sorted(os.path.basename(p) for p in written) == ["a.png", "b.png"]
     assert cv2.imread(str(out_dir / "b.png")).shape == (30, 20, 3)
+    # the folder itself: the same pictures
+    from_folder = demo_cli.main(["--config-file", stub_config, "--input", str(folder), "--output",
+                                 str(tmp_path / "from_folder")])
+    assert [os.path.basename(p) for p in from_folder] == ["a.png", "b.png"]
+    for name in ("a.png", "b.png"):
+        np.testing.assert_array_equal(cv2.imread(str(tmp_path / "from_folder" / name)), cv2.imread(str(out_dir / name)))
 
 
 def test_demo_continues_after_an_unreadable_image_and_exits_nonzero(demo_cli, stub_config, tmp_path, capsys):

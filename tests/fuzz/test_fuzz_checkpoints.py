@@ -109,6 +109,9 @@ def _assert_clear_error(error: BaseException, path: str, *, strict_type: bool = 
     assert path in str(error), f"the error does not name {path}: {type(error).__name__}: {error}"
     if strict_type and CheckpointReadError is not None:
         assert isinstance(error, CheckpointReadError), f"{type(error).__name__}: {error}"
+    if CheckpointReadError is not None and isinstance(error, CheckpointReadError):
+        # the reader's reason is always given (a refusal names what it refused)
+        assert error.reason.strip() and "refused it: ;" not in str(error), str(error)
 
 
 def _try_load(path: str, data: bytes, *, strict_type: bool = True):

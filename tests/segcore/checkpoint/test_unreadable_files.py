@@ -103,6 +103,21 @@ def test_refused_objects_are_a_read_error_and_an_unpickling_error(tmp_path):
     assert "_Net" in str(e.value) and "\n" not in str(e.value)
 
 
+def test_random_bytes_are_corrupt_not_unsafe(tmp_path):
+    """Bytes that are not a pickle make torch's weights-only unpickler fail: that is a corrupt file
+    (with the unpickler's reason), not an unsafe one."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "random.pth"
+    for _ in range(20):
+        path.write_bytes(rng.integers(0, 256, 1000, dtype=np.uint8).tobytes())
+        with pytest.raises(CheckpointReadError) as e:
+            _load(path)
+        assert not isinstance(e.value, UnsafeCheckpointError), str(e.value)
+        _check(e.value, path, PTH_EXPECTED, "truncated, corrupt or not a weight file")
+        reason = e.value.reason
+        assert reason.endswith(")") and not reason.endswith(": )") and "\n" not in str(e.value), reason
+
+
 def test_read_error_survives_pickling():
     # e.g. raised in a worker process and sent to the launcher
     err = CheckpointReadError("/x/w.pth", "a PyTorch .pth checkpoint", "it holds a list, not a dict")

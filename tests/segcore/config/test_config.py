@@ -50,6 +50,20 @@ def test_missing_and_malformed_files(tmp_path):
         get_cfg().merge_from_file(_write(tmp_path / "child.yaml", "_BASE_: missing_base.yaml\n"))
 
 
+def test_circular_base_is_an_error_showing_the_cycle(tmp_path):
+    (tmp_path / "sub").mkdir()
+    _write(tmp_path / "a.yaml", "_BASE_: sub/b.yaml\n")
+    _write(tmp_path / "sub" / "b.yaml", "_BASE_: ../c.yaml\n")
+    _write(tmp_path / "c.yaml", "_BASE_: a.yaml\n")
+    with pytest.raises(ConfigError, match="cycle") as e:
+        get_cfg().merge_from_file(str(tmp_path / "a.yaml"))
+    cycle = str(e.value).split("cycle: ")[1].split(" -> ")
+    assert [os.path.basename(p) for p in cycle] == ["a.yaml", "b.yaml", "c.yaml", "a.yaml"]
+    # a file that names itself, and the same base reached twice along one chain by another path
+    with pytest.raises(ConfigError, match="cycle"):
+        get_cfg().merge_from_file(_write(tmp_path / "self.yaml", "_BASE_: ./sub/../self.yaml\n"))
+
+
 def test_type_mismatch_is_an_error():
     with pytest.raises(ValueError):
         get_cfg().merge_from_list(["SOLVER.MAX_ITER", "'many'"])

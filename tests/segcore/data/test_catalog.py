@@ -10,6 +10,7 @@ from segcore.data import (
     DATASET_MAPPER_REGISTRY,
     DatasetCatalog,
     MetadataCatalog,
+    UnknownDatasetError,
     build_dataset_mapper,
     get_detection_dataset_dicts,
 )
@@ -46,6 +47,21 @@ def test_dataset_catalog_register_get_errors(temp_name):
         DatasetCatalog.register(temp_name + "_2", [1, 2])
     DatasetCatalog.remove(temp_name)
     assert temp_name not in DatasetCatalog.list()
+
+
+def test_an_unknown_dataset_is_named_with_the_registered_ones(temp_name):
+    DatasetCatalog.register(temp_name, lambda: [])
+    with pytest.raises(UnknownDatasetError) as e:
+        DatasetCatalog.check_registered([temp_name, "ade20k_sem_seg_val", "ade20k_sem_seg_vall"], "DATASETS.TEST")
+    msg = str(e.value)
+    assert isinstance(e.value, KeyError) and e.value.name == "ade20k_sem_seg_vall"
+    assert msg.startswith("Dataset 'ade20k_sem_seg_vall' (named by DATASETS.TEST) is not registered")
+    assert temp_name in msg and "ade20k_sem_seg_val," in msg
+    # the metadata of a name nobody registered says so, where it used to say only that it is empty
+    with pytest.raises(AttributeError) as e:
+        MetadataCatalog.get("ade20k_sem_seg_vall").ignore_label
+    assert "is not registered" in str(e.value) and "ade20k_sem_seg_val," in str(e.value)
+    MetadataCatalog.remove("ade20k_sem_seg_vall")
 
 
 def test_dataset_returning_non_list_is_an_error(temp_name):

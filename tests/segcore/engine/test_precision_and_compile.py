@@ -16,7 +16,7 @@ from tests.segcore.engine.test_train import ToyTrainer, _batch, _cfg, _toy_model
 TINY = ["MODEL.SEM_SEG_HEAD.CONVS_DIM", "32", "MODEL.SEM_SEG_HEAD.MASK_DIM", "32", "MODEL.MASK_FORMER.HIDDEN_DIM", "32",
         "MODEL.MASK_FORMER.NUM_OBJECT_QUERIES", "10", "MODEL.MASK_FORMER.DIM_FEEDFORWARD", "64",
         "MODEL.MASK_FORMER.NHEADS", "4", "MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS", "1", "INPUT.MIN_SIZE_TEST", "0",
-        "MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu"]
+        "MODEL.WEIGHTS", "", "MODEL.ALLOW_PARTIAL_WEIGHTS", "True", "MODEL.DEVICE", "cpu"]
 
 
 @pytest.fixture
