@@ -7,15 +7,20 @@ differs between the families is chosen by what the config contains, not by a fla
 transformer decoder (``MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME``) names the criterion it is
 trained with and the panoptic convention of its paper. Subclasses extend it through
 :meth:`MaskFormer.build_matcher`, :meth:`MaskFormer.build_criterion`, :meth:`MaskFormer.losses`
-(e.g. a loss on extra backbone outputs) and the per-task inference methods.
+(e.g. a loss on extra backbone outputs) and :meth:`MaskFormer.build_postprocessor` (what runs on
+each image's predictions at inference: :class:`~mask_former.inference.MaskFormerPostProcessor`).
+
+At inference, one image goes: :meth:`MaskFormer.forward` -> ``preprocess_image`` (normalize, pad)
+-> backbone -> ``sem_seg_head`` (pixel decoder, transformer decoder; last predictions only) ->
+:meth:`MaskFormer.inference` -> ``self.postprocessor`` per image (masks resized block by block,
+then the semantic, panoptic and instance outputs).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from segcore.config import configurable
 from segcore.data import MetadataCatalog
@@ -25,8 +30,7 @@ from segcore.structures import ImageList, Instances
 from segcore.utils.memory import retry_if_cuda_oom
 from segcore.utils.registry import get_registered
 
-from .inference import (crop_and_resize, inference_from_low_resolution, instance_inference, panoptic_inference,
-                        semantic_inference, supports_low_resolution_inference)
+from .inference import MaskFormerPostProcessor
 from .modeling.criterion import CRITERION_REGISTRY
 from .modeling.transformer.final_predictions import final_predictions_only
 from .modeling.transformer.registry import TRANSFORMER_DECODER_REGISTRY
@@ -54,6 +58,10 @@ class MaskFormer(nn.Module):
         test_topk_per_image: instances kept per image (``TEST.DETECTIONS_PER_IMAGE``).
         panoptic_mask_must_be_confident: a pixel joins a panoptic segment only where that
             segment's mask probability is >= 0.5 (Mask2Former's convention; MaskFormer's is False).
+        postprocessor: what turns one image's predictions into its outputs (called as
+            :class:`~mask_former.inference.MaskFormerPostProcessor` is); by default a
+            ``MaskFormerPostProcessor`` with the settings above (which are then its attributes,
+            readable and settable here under the original names).
 
     Input: a list of dicts with ``image`` (uint8 (3, H, W)), optional ``height``/``width`` (output
     size) and, for training, ``instances`` with ``gt_classes`` (M,) int64 and ``gt_masks`` (M, H, W).
@@ -71,31 +79,25 @@ class MaskFormer(nn.Module):
                  object_mask_threshold: float, overlap_threshold: float, metadata, size_divisibility: int,
                  sem_seg_postprocess_before_inference: bool, pixel_mean: Sequence[float], pixel_std: Sequence[float],
                  semantic_on: bool = True, panoptic_on: bool = False, instance_on: bool = False,
-                 test_topk_per_image: int = 100, panoptic_mask_must_be_confident: bool = False):
+                 test_topk_per_image: int = 100, panoptic_mask_must_be_confident: bool = False,
+                 postprocessor: Optional[Callable[..., dict]] = None):
         super().__init__()
-        if not (semantic_on or panoptic_on or instance_on):
-            raise ValueError("MaskFormer: no output enabled; set one of MODEL.MASK_FORMER.TEST.SEMANTIC_ON, "
-                             "PANOPTIC_ON, INSTANCE_ON")
-        if not semantic_on and not sem_seg_postprocess_before_inference:
-            raise ValueError("MaskFormer: panoptic and instance inference need the masks at the output size "
-                             "(sem_seg_postprocess_before_inference=True)")
         self.backbone = backbone
         self.sem_seg_head = sem_seg_head
         self.criterion = criterion
         self.num_queries = num_queries
-        self.overlap_threshold = overlap_threshold
-        self.object_mask_threshold = object_mask_threshold
         self.metadata = metadata
         if size_divisibility < 0:
             size_divisibility = self.backbone.size_divisibility
         self.size_divisibility = size_divisibility
-        self.sem_seg_postprocess_before_inference = sem_seg_postprocess_before_inference
         register_pixel_normalization(self, pixel_mean, pixel_std)
-        self.semantic_on = semantic_on
-        self.panoptic_on = panoptic_on
-        self.instance_on = instance_on
-        self.test_topk_per_image = test_topk_per_image
-        self.panoptic_mask_must_be_confident = panoptic_mask_must_be_confident
+        if postprocessor is None:
+            postprocessor = MaskFormerPostProcessor(
+                semantic_on=semantic_on, panoptic_on=panoptic_on, instance_on=instance_on,
+                masks_at_output_size=sem_seg_postprocess_before_inference, thing_classes=self.thing_classes,
+                object_mask_threshold=object_mask_threshold, overlap_threshold=overlap_threshold,
+                panoptic_mask_must_be_confident=panoptic_mask_must_be_confident, topk=test_topk_per_image)
+        self.postprocessor = postprocessor
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -107,6 +109,8 @@ class MaskFormer(nn.Module):
             raise ValueError(f"MODEL.MASK_FORMER.TEST.SEMANTIC_INFERENCE_METHOD='{mf.TEST.SEMANTIC_INFERENCE_METHOD}' "
                              "is not supported; only 'probabilistic' (MaskFormer Sec. 3.4) is implemented")
         dataset_names = list(cfg.DATASETS.TRAIN) or list(cfg.DATASETS.TEST)
+        metadata = MetadataCatalog.get(dataset_names[0]) if dataset_names else None
+        postprocessor = cls.build_postprocessor(cfg, metadata)
         return {
             "backbone": backbone,
             "sem_seg_head": sem_seg_head,
@@ -114,19 +118,24 @@ class MaskFormer(nn.Module):
             "num_queries": mf.NUM_OBJECT_QUERIES,
             "object_mask_threshold": mf.TEST.OBJECT_MASK_THRESHOLD,
             "overlap_threshold": mf.TEST.OVERLAP_THRESHOLD,
-            "metadata": MetadataCatalog.get(dataset_names[0]) if dataset_names else None,
+            "metadata": metadata,
             "size_divisibility": mf.SIZE_DIVISIBILITY,
-            "sem_seg_postprocess_before_inference": (
-                mf.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE or mf.TEST.PANOPTIC_ON or mf.TEST.INSTANCE_ON),
+            "sem_seg_postprocess_before_inference": postprocessor.masks_at_output_size,
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
-            "semantic_on": mf.TEST.SEMANTIC_ON,
-            "panoptic_on": mf.TEST.PANOPTIC_ON,
-            "instance_on": mf.TEST.INSTANCE_ON,
-            "test_topk_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
-            "panoptic_mask_must_be_confident": getattr(cls.transformer_decoder_class(cfg),
-                                                       "panoptic_mask_must_be_confident", False),
+            "postprocessor": postprocessor,
         }
+
+    @classmethod
+    def build_postprocessor(cls, cfg, metadata) -> MaskFormerPostProcessor:
+        """What runs on each image's predictions at inference: a
+        :class:`~mask_former.inference.MaskFormerPostProcessor` from ``MODEL.MASK_FORMER.TEST``, the
+        dataset's thing classes and the transformer decoder's panoptic convention. Override to run
+        another one (e.g. a subclass with more outputs)."""
+        return MaskFormerPostProcessor(
+            cfg, thing_classes=_thing_classes(metadata),
+            panoptic_mask_must_be_confident=getattr(cls.transformer_decoder_class(cfg),
+                                                    "panoptic_mask_must_be_confident", False))
 
     @classmethod
     def transformer_decoder_class(cls, cfg) -> type:
@@ -237,15 +246,12 @@ class MaskFormer(nn.Module):
     # ------------------------------------------------------------------ inference
     def inference(self, outputs: Dict[str, torch.Tensor], batched_inputs: List[dict],
                   images: ImageList) -> List[dict]:
-        """Per-image results at each input's ``height`` x ``width`` (see :meth:`inference_single_image`).
+        """Per-image results at each input's ``height`` x ``width``: ``self.postprocessor`` on each
+        image's class logits and low-resolution mask logits.
 
         Runs in float32 with autocast disabled, whatever precision the network ran in (its outputs
         are cast to float32 first): the post-processing thresholds probabilities and sums over
-        many pixels. Where the sizes allow (:meth:`_inference_from_low_resolution_applies`), the
-        outputs are computed block by block from the low-resolution masks
-        (:func:`mask_former.inference.inference_from_low_resolution`: the same outputs, without
-        storing the full-resolution masks); otherwise the masks are resized to the padded input
-        and :meth:`inference_single_image` runs.
+        many pixels. On CUDA, an out-of-memory error retries the image on the CPU.
         """
         pred_logits, pred_masks = outputs["pred_logits"], outputs["pred_masks"]
         padded_size = tuple(images.tensor.shape[-2:])
@@ -254,107 +260,33 @@ class MaskFormer(nn.Module):
             pred_logits, pred_masks = pred_logits.float(), pred_masks.float()
             for mask_cls, mask_pred, input_per_image, image_size in zip(
                     pred_logits, pred_masks, batched_inputs, images.image_sizes):
-                height = input_per_image.get("height", image_size[0])
-                width = input_per_image.get("width", image_size[1])
-                if self._inference_from_low_resolution_applies(mask_pred.shape[-2:], padded_size, image_size,
-                                                               (height, width)):
-                    results.append(retry_if_cuda_oom(self._inference_from_low_resolution)(
-                        mask_cls, mask_pred, padded_size, image_size, height, width))
-                    continue
-                mask_pred = F.interpolate(mask_pred[None], size=padded_size, mode="bilinear", align_corners=False)[0]
-                results.append(self.inference_single_image(mask_cls, mask_pred, image_size, height, width))
+                output_size = (input_per_image.get("height", image_size[0]), input_per_image.get("width", image_size[1]))
+                results.append(retry_if_cuda_oom(self.postprocessor)(mask_cls, mask_pred, padded_size, image_size,
+                                                                     output_size))
         return results
-
-    def _inference_from_low_resolution_applies(self, mask_size, padded_size, image_size, output_size) -> bool:
-        """Whether :func:`~mask_former.inference.inference_from_low_resolution` gives this image's
-        outputs: the per-image steps are not overridden by a subclass, the padded input is a
-        power-of-two multiple of the masks, and either only semantic scores are asked for (resized
-        afterwards) or the output is the image's own size."""
-        cls = type(self)
-        if any(getattr(cls, name) is not getattr(MaskFormer, name) for name in (
-                "inference_single_image", "semantic_inference", "panoptic_inference", "instance_inference")):
-            return False
-        if not self.sem_seg_postprocess_before_inference:
-            if self.panoptic_on or self.instance_on:
-                return False
-            output_size = image_size  # the scores are resized after inference
-        return supports_low_resolution_inference(mask_size, padded_size, image_size, output_size)
-
-    def _inference_from_low_resolution(self, mask_cls: torch.Tensor, mask_pred: torch.Tensor, padded_size,
-                                       image_size: Tuple[int, int], height: int, width: int) -> dict:
-        result = inference_from_low_resolution(
-            mask_cls, mask_pred, padded_size, image_size, semantic=self.semantic_on, panoptic=self.panoptic_on,
-            instance=self.instance_on, thing_classes=self.thing_classes,
-            object_mask_threshold=self.object_mask_threshold, overlap_threshold=self.overlap_threshold,
-            mask_must_be_confident=self.panoptic_mask_must_be_confident, topk=self.test_topk_per_image,
-            instance_thing_classes=self.thing_classes if self.panoptic_on else None)
-        if self.semantic_on and not self.sem_seg_postprocess_before_inference:
-            result["sem_seg"] = crop_and_resize(result["sem_seg"], image_size, height, width)
-        return result
-
-    def inference_single_image(self, mask_cls: torch.Tensor, mask_pred: torch.Tensor, image_size: Tuple[int, int],
-                               height: int, width: int) -> dict:
-        """The enabled outputs of one image.
-
-        The outputs are those of the original order of steps
-        (:func:`mask_former.inference.reference.postprocess_reference`), with the work that does not
-        change them left out: masks resized to the output size only when it differs from the image's
-        (:func:`~mask_former.inference.crop_and_resize`), semantic scores computed on the image
-        rather than the padded input, and the mask probabilities computed once for all outputs.
-
-        Args:
-            mask_cls: (N, K+1) class logits. mask_pred: (N, Hpad, Wpad) mask logits at the padded
-                input size. image_size: the image's (h, w) inside the padding. height, width: the
-                output size (pixels).
-        """
-        result: dict = {}
-        if self.sem_seg_postprocess_before_inference:
-            mask_pred = retry_if_cuda_oom(crop_and_resize)(mask_pred, image_size, height, width)
-            mask_cls = mask_cls.to(mask_pred)
-            mask_prob = retry_if_cuda_oom(torch.sigmoid)(mask_pred)  # shared by the outputs
-        else:
-            mask_prob = None
-        if self.semantic_on:
-            if self.sem_seg_postprocess_before_inference:
-                result["sem_seg"] = retry_if_cuda_oom(self.semantic_inference)(mask_cls, mask_pred, mask_prob=mask_prob)
-            else:
-                # the scores are per pixel: compute them on the image only, then resize them
-                cropped = mask_pred[:, : image_size[0], : image_size[1]]
-                r = retry_if_cuda_oom(self.semantic_inference)(mask_cls, cropped)
-                result["sem_seg"] = retry_if_cuda_oom(crop_and_resize)(r, image_size, height, width)
-        if self.panoptic_on:
-            result["panoptic_seg"] = retry_if_cuda_oom(self.panoptic_inference)(mask_cls, mask_pred, mask_prob=mask_prob)
-        if self.instance_on:
-            result["instances"] = retry_if_cuda_oom(self.instance_inference)(mask_cls, mask_pred, mask_prob=mask_prob)
-        return result
-
-    def semantic_inference(self, mask_cls: torch.Tensor, mask_pred: torch.Tensor, *,
-                           mask_prob: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """(K, H, W) class scores (MaskFormer Sec. 3.4; :func:`mask_former.inference.semantic_inference`).
-        ``mask_prob``: ``mask_pred.sigmoid()`` when already computed."""
-        return semantic_inference(mask_cls, mask_pred, mask_prob=mask_prob)
-
-    def panoptic_inference(self, mask_cls: torch.Tensor, mask_pred: torch.Tensor, *,
-                           mask_prob: Optional[torch.Tensor] = None):
-        """``(panoptic_seg, segments_info)`` (Sec. 3.4; :func:`mask_former.inference.panoptic_inference`).
-        ``mask_prob``: ``mask_pred.sigmoid()`` when already computed."""
-        return panoptic_inference(mask_cls, mask_pred, thing_classes=self.thing_classes,
-                                  object_mask_threshold=self.object_mask_threshold,
-                                  overlap_threshold=self.overlap_threshold,
-                                  mask_must_be_confident=self.panoptic_mask_must_be_confident, mask_prob=mask_prob)
-
-    def instance_inference(self, mask_cls: torch.Tensor, mask_pred: torch.Tensor, *,
-                           mask_prob: Optional[torch.Tensor] = None) -> Instances:
-        """Top-k instances (:func:`mask_former.inference.instance_inference`); only thing classes
-        when panoptic inference is on (a panoptic dataset). ``mask_prob``: ``mask_pred.sigmoid()``
-        when already computed."""
-        return instance_inference(mask_cls, mask_pred, topk=self.test_topk_per_image,
-                                  thing_classes=self.thing_classes if self.panoptic_on else None,
-                                  mask_prob=mask_prob)
 
     @property
     def thing_classes(self) -> List[int]:
         """Contiguous ids of the dataset's thing classes (none without metadata)."""
-        if self.metadata is None:
-            return []
-        return list(self.metadata.get("thing_dataset_id_to_contiguous_id", {}).values())
+        return _thing_classes(self.metadata)
+
+
+def _thing_classes(metadata) -> List[int]:
+    if metadata is None:
+        return []
+    return list(metadata.get("thing_dataset_id_to_contiguous_id", {}).values())
+
+
+def _postprocessor_setting(name: str, doc: str) -> property:
+    """A MaskFormer attribute of the original's name that reads and sets the post-processor's ``name``."""
+    return property(lambda self: getattr(self.postprocessor, name),
+                    lambda self, value: setattr(self.postprocessor, name, value), doc=doc)
+
+
+# The original's attribute names for the inference settings, which now live in the post-processor.
+for _attribute, _setting in (("semantic_on", "semantic_on"), ("panoptic_on", "panoptic_on"),
+                             ("instance_on", "instance_on"), ("object_mask_threshold", "object_mask_threshold"),
+                             ("overlap_threshold", "overlap_threshold"), ("test_topk_per_image", "topk"),
+                             ("sem_seg_postprocess_before_inference", "masks_at_output_size"),
+                             ("panoptic_mask_must_be_confident", "panoptic_mask_must_be_confident")):
+    setattr(MaskFormer, _attribute, _postprocessor_setting(_setting, f"``postprocessor.{_setting}``"))

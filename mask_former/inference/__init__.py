@@ -1,13 +1,18 @@
 """Turning per-query (class, mask) predictions into semantic, panoptic and instance outputs.
 
-The functions here are the fast paths the models use; :mod:`.reference` holds the plain
-implementations (the original code's order of work) that they are tested against.
+:class:`MaskFormerPostProcessor` (:mod:`.postprocessor`) is what the models run on each image; the
+outputs it builds are in :mod:`.semantic`, :mod:`.panoptic` and :mod:`.instance`, each also as a
+function of full-resolution masks (``semantic_inference``, ...); :mod:`.blocks` makes the
+full-resolution masks block by block. The original implementations' order of work, which these
+are tested against, is in ``tests/mask_former/inference/reference.py``.
 """
-from .instance import instance_inference
+from .blocks import MaskBlock, MaskOutput, crop_and_resize, mask_logit_blocks, run_outputs
+from .instance import InstanceMasks, instance_inference, topk_candidates
 from .instances import instances_from_masks
-from .panoptic import panoptic_inference
-from .postprocess import crop_and_resize, inference_from_low_resolution, supports_low_resolution_inference
-from .semantic import semantic_inference
+from .panoptic import PanopticSegments, panoptic_inference, panoptic_segments
+from .postprocessor import MaskFormerPostProcessor
+from .semantic import SemanticScores, semantic_inference
 
-__all__ = ["crop_and_resize", "inference_from_low_resolution", "instance_inference", "instances_from_masks", "panoptic_inference", "semantic_inference",
-           "supports_low_resolution_inference"]
+__all__ = ["InstanceMasks", "MaskBlock", "MaskFormerPostProcessor", "MaskOutput", "PanopticSegments",
+           "SemanticScores", "crop_and_resize", "instance_inference", "instances_from_masks", "mask_logit_blocks",
+           "panoptic_inference", "panoptic_segments", "run_outputs", "semantic_inference", "topk_candidates"]

@@ -1,10 +1,11 @@
 """Panoptic inference from query-mask pairs (MaskFormer Sec. 3.4, "general inference").
 
-Vectorized: the per-query decisions (won area, mask area, kept or not, segment id) come from a
-few passes over the kept queries' probabilities (one weighted argmax, one count of confident
-pixels, one histogram of the winners), and the map is written in one gather through a per-query
-lookup table, where the original loops over the queries with several full-resolution passes each.
-The result equals :func:`mask_former.inference.reference.panoptic_inference_reference`'s.
+Vectorized and block by block (:class:`PanopticSegments`): the per-query decisions (won area, mask
+area, kept or not, segment id) come from one pass over the kept queries' probabilities (a weighted
+argmax, a count of confident pixels per block, one histogram of the winners), and the map is written
+in one gather through a per-query lookup table, where the original loops over the queries with
+several full-resolution passes each. The result equals the original loop's
+(``tests/mask_former/inference/reference.py``).
 """
 from __future__ import annotations
 
@@ -13,39 +14,15 @@ from typing import Collection, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch.nn import functional as F
 
-__all__ = ["panoptic_inference", "panoptic_segments", "weighted_mask_argmax"]
+from .blocks import MaskBlock, MaskOutput, row_blocks, run_outputs
 
-#: elements of one (queries x rows x width) block of the weighted argmax (bounds its temporary memory)
-_ARGMAX_BLOCK_ELEMENTS = 1 << 22
-
-
-def weighted_mask_argmax(scores: torch.Tensor, mask_prob: torch.Tensor) -> torch.Tensor:
-    """``(scores[:, None, None] * mask_prob).argmax(0)``, computed in blocks of rows.
-
-    The products and the argmax (first index at ties) are the same as over the whole tensor; the
-    blocks only bound the temporary memory to about ``_ARGMAX_BLOCK_ELEMENTS`` floats.
-
-    Args:
-        scores: (Q,) float, Q >= 1. mask_prob: (Q, H, W) float.
-
-    Returns:
-        int64 (H, W): the index of the winning query at each pixel.
-    """
-    q, h, w = mask_prob.shape
-    weights = scores.view(-1, 1, 1)
-    rows = max(1, _ARGMAX_BLOCK_ELEMENTS // max(1, q * w))
-    if rows >= h:
-        return (weights * mask_prob).argmax(0)
-    out = torch.empty((h, w), dtype=torch.int64, device=mask_prob.device)
-    for r0 in range(0, h, rows):
-        out[r0:r0 + rows] = (weights * mask_prob[:, r0:r0 + rows]).argmax(0)
-    return out
+__all__ = ["PanopticSegments", "panoptic_inference", "panoptic_segments"]
 
 
 def panoptic_segments(classes: Sequence[int], won_area: Sequence[int], original_area: Sequence[int],
                       assigned_area: Sequence[int], *, thing_classes: Collection[int],
                       overlap_threshold: float) -> Tuple[List[int], List[Dict]]:
-    """The segment of each kept query, in query order (steps 3 and 4 of :func:`panoptic_inference`).
+    """The segment of each kept query, in query order (steps 3 and 4 of :class:`PanopticSegments`).
 
     Args:
         classes: the kept queries' classes. won_area: pixels each query won (the weighted argmax).
@@ -83,15 +60,13 @@ def panoptic_segments(classes: Sequence[int], won_area: Sequence[int], original_
     return segment_of_query, segments_info
 
 
-def panoptic_inference(mask_cls: torch.Tensor, mask_pred: torch.Tensor, *, thing_classes: Collection[int],
-                       object_mask_threshold: float, overlap_threshold: float,
-                       mask_must_be_confident: bool = False,
-                       mask_prob: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, List[Dict]]:
-    """Assign every pixel to at most one query-mask pair (MaskFormer Sec. 3.4, general inference).
+class PanopticSegments(MaskOutput):
+    """The panoptic output, block by block: every pixel goes to at most one query-mask pair
+    (MaskFormer Sec. 3.4, general inference).
 
     1. Keep the queries whose most likely class is not "no object" and whose probability exceeds
        ``object_mask_threshold``.
-    2. Each pixel goes to ``argmax_i p_i * sigmoid(m_i(x))`` over the kept queries.
+    2. Each pixel goes to ``argmax_i p_i * sigmoid(m_i(x))`` over the kept queries (the first at ties).
     3. A query keeps its segment only if the pixels it won cover at least ``overlap_threshold`` of
        its own mask (``sigmoid(m_i) >= 0.5``); otherwise the segment is dropped (pixels become 0).
        With ``mask_must_be_confident`` the segment is the won pixels where its mask is also
@@ -99,53 +74,84 @@ def panoptic_inference(mask_cls: torch.Tensor, mask_pred: torch.Tensor, *, thing
     4. Segments of the same stuff class are merged into one segment.
 
     Args:
-        mask_cls: (Q, K+1) class logits of one image (the last class is "no object").
-        mask_pred: (Q, H, W) mask logits at the output resolution.
+        mask_cls: (N, K+1) class logits of one image (the last class is "no object").
+        size: (H, W) of the output, pixels.
         thing_classes: contiguous ids of the "thing" classes (others are stuff).
         object_mask_threshold: minimum class probability of a kept query.
         overlap_threshold: minimum (won area / mask area) of a kept segment.
         mask_must_be_confident: also require ``sigmoid(m_i(x)) >= 0.5`` for a pixel to join a
             segment (Mask2Former's variant; MaskFormer's original leaves it out).
-        mask_prob: ``mask_pred.sigmoid()`` when the caller has it (shared with the other outputs);
-            otherwise only the kept queries' probabilities are computed.
+
+    :meth:`result`: ``(panoptic_seg, segments_info)``: int32 (H, W) segment ids, 0 = no segment, and a
+    list of ``{"id", "isthing", "category_id"}`` in id order (ids 1, 2, ...), as Detectron2.
+    """
+
+    def __init__(self, mask_cls: torch.Tensor, size: Tuple[int, int], *, thing_classes: Collection[int],
+                 object_mask_threshold: float, overlap_threshold: float, mask_must_be_confident: bool = False):
+        num_classes = mask_cls.shape[-1] - 1
+        scores, labels = F.softmax(mask_cls, dim=-1).max(-1)
+        self.kept = (labels.ne(num_classes) & (scores > object_mask_threshold)).nonzero().flatten()
+        self.kept_scores = scores[self.kept].view(-1, 1, 1)
+        self.kept_classes = labels[self.kept]
+        self.thing_classes, self.overlap_threshold = thing_classes, overlap_threshold
+        height, width = int(size[0]), int(size[1])
+        device = mask_cls.device
+        self.panoptic_seg = torch.zeros((height, width), dtype=torch.int32, device=device)
+        num_kept = int(self.kept.numel())
+        self.winner = torch.empty((height, width), dtype=torch.int64, device=device) if num_kept else None
+        self.original_area = torch.zeros(num_kept, dtype=torch.int64, device=device)
+        self.assigned = (torch.empty((height, width), dtype=torch.bool, device=device)
+                         if num_kept and mask_must_be_confident else None)
+
+    def add(self, block: MaskBlock) -> None:
+        if self.winner is None:
+            return
+        kept_prob = block.prob_of(self.kept)  # (U, rows, W)
+        block_winner = (self.kept_scores * kept_prob).argmax(0)
+        self.winner[block.r0:block.r1] = block_winner
+        self.original_area += (kept_prob >= 0.5).flatten(1).sum(1)
+        if self.assigned is not None:  # the winner's own mask must be confident at the pixel
+            self.assigned[block.r0:block.r1] = kept_prob.gather(0, block_winner.unsqueeze(0)).squeeze(0) >= 0.5
+
+    def result(self) -> Tuple[torch.Tensor, List[Dict]]:
+        if self.winner is None:
+            return self.panoptic_seg, []
+        num_kept = int(self.kept.numel())
+        won_area = torch.bincount(self.winner.flatten(), minlength=num_kept)
+        assigned_area = won_area if self.assigned is None else torch.bincount(self.winner[self.assigned],
+                                                                               minlength=num_kept)
+        segment_of_query, segments_info = panoptic_segments(
+            self.kept_classes.tolist(), won_area.tolist(), self.original_area.tolist(), assigned_area.tolist(),
+            thing_classes=self.thing_classes, overlap_threshold=self.overlap_threshold)
+        if not segments_info:
+            return self.panoptic_seg, segments_info
+        lookup = torch.tensor(segment_of_query, dtype=torch.int32, device=self.winner.device)
+        panoptic_seg = lookup[self.winner]
+        if self.assigned is not None:
+            panoptic_seg.masked_fill_(~self.assigned, 0)
+        return panoptic_seg, segments_info
+
+
+def panoptic_inference(mask_cls: torch.Tensor, mask_pred: torch.Tensor, *, thing_classes: Collection[int],
+                       object_mask_threshold: float, overlap_threshold: float,
+                       mask_must_be_confident: bool = False,
+                       mask_prob: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, List[Dict]]:
+    """Assign every pixel to at most one query-mask pair (MaskFormer Sec. 3.4, general inference);
+    see :class:`PanopticSegments` for the steps.
+
+    Args:
+        mask_cls: (N, K+1) class logits of one image (the last class is "no object").
+        mask_pred: (N, H, W) mask logits at the output resolution.
+        thing_classes, object_mask_threshold, overlap_threshold, mask_must_be_confident: see
+            :class:`PanopticSegments`.
+        mask_prob: ``mask_pred.sigmoid()`` when the caller has it; otherwise only the kept
+            queries' probabilities are computed.
 
     Returns:
         ``panoptic_seg``: int32 (H, W) segment ids, 0 = no segment; ``segments_info``: a list of
         ``{"id", "isthing", "category_id"}`` in id order (ids 1, 2, ...), as Detectron2.
     """
-    num_classes = mask_cls.shape[-1] - 1
-    scores, labels = F.softmax(mask_cls, dim=-1).max(-1)
-    keep = labels.ne(num_classes) & (scores > object_mask_threshold)
-    h, w = mask_pred.shape[-2:]
-    device = mask_pred.device
-    panoptic_seg = torch.zeros((h, w), dtype=torch.int32, device=device)
-    segments_info: List[Dict] = []
-    kept = keep.nonzero().flatten()
-    num_kept = int(kept.numel())
-    if num_kept == 0:
-        return panoptic_seg, segments_info
-
-    cur_scores, cur_classes = scores[kept], labels[kept]
-    cur_prob = mask_prob[kept] if mask_prob is not None else mask_pred[kept].sigmoid()
-    winner = weighted_mask_argmax(cur_scores, cur_prob)  # (H, W) index into the kept queries
-    won_area = torch.bincount(winner.flatten(), minlength=num_kept)
-    original_area = (cur_prob >= 0.5).flatten(1).sum(1)
-    if mask_must_be_confident:
-        # the winner's own mask must be confident at the pixel
-        assigned = cur_prob.gather(0, winner.unsqueeze(0)).squeeze(0) >= 0.5
-        assigned_area = torch.bincount(winner[assigned], minlength=num_kept)
-    else:
-        assigned = None
-        assigned_area = won_area
-
-    segment_of_query, segments_info = panoptic_segments(cur_classes.tolist(), won_area.tolist(),
-                                                        original_area.tolist(), assigned_area.tolist(),
-                                                        thing_classes=thing_classes,
-                                                        overlap_threshold=overlap_threshold)
-    if not segments_info:
-        return panoptic_seg, segments_info
-    lookup = torch.tensor(segment_of_query, dtype=torch.int32, device=device)
-    panoptic_seg = lookup[winner]
-    if assigned is not None:
-        panoptic_seg.masked_fill_(~assigned, 0)
-    return panoptic_seg, segments_info
+    output = PanopticSegments(mask_cls, mask_pred.shape[-2:], thing_classes=thing_classes,
+                              object_mask_threshold=object_mask_threshold, overlap_threshold=overlap_threshold,
+                              mask_must_be_confident=mask_must_be_confident)
+    return run_outputs([output], row_blocks(mask_pred, mask_prob))[0]

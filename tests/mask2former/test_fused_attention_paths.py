@@ -82,8 +82,7 @@ def test_mask2former_fused_equals_plain_with_the_same_decisions(mask2former):
     inputs = _image()
     plain, masks = _run(mask2former, False, inputs)
     fused, replayed = _run(mask2former, True, inputs, masks=masks)
-    # one mask per layer, and one from the last prediction (unused, as in the original)
-    assert len(masks) == len(replayed) == mask2former.sem_seg_head.predictor.num_layers + 1
+    assert len(masks) == len(replayed) == mask2former.sem_seg_head.predictor.num_layers  # one per layer
     assert any(m.any() for m in masks)  # some positions are masked: the decisions matter
     _assert_head_close(fused, plain)
     for a, b in zip(fused["aux_outputs"], plain["aux_outputs"]):

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from mask_former.modeling.transformer.attention import multi_head_attention
+from mask_former.modeling.transformer.residual import residual_norm
 
 __all__ = ["CrossAttentionLayer", "FFNLayer", "ResidualNormLayer", "SelfAttentionLayer"]
 
@@ -48,10 +49,9 @@ class ResidualNormLayer(nn.Module):
         self.normalize_before = normalize_before
 
     def _residual(self, x: Tensor, branch: Callable[[Tensor], Tensor]) -> Tensor:
-        """Post-norm: ``norm(x + branch(x))``; pre-norm: ``x + branch(norm(x))`` (dropout on the branch)."""
-        if self.normalize_before:
-            return x + self.dropout(branch(self.norm(x)))
-        return self.norm(x + self.dropout(branch(x)))
+        """Post-norm: ``norm(x + branch(x))``; pre-norm: ``x + branch(norm(x))`` (dropout on the branch;
+        :func:`~mask_former.modeling.transformer.residual.residual_norm`, as MaskFormer's layers)."""
+        return residual_norm(x, branch, self.norm, self.dropout, self.normalize_before)
 
     def _reset_parameters(self) -> None:
         """Xavier-uniform for every matrix (the original's initialization); biases and norms keep theirs."""

@@ -216,26 +216,30 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         batch_size = src[0].shape[1]
         query_pos = self.query_embed.weight.unsqueeze(1).repeat(1, batch_size, 1)
         output = self.query_feat.weight.unsqueeze(1).repeat(1, batch_size, 1)
-        if self.final_predictions_only:
-            return self._forward_final_only(output, query_pos, src, pos, sizes, mask_features)
-
-        predictions_class: List[Tensor] = []
-        predictions_mask: List[Tensor] = []
-        outputs_class, outputs_mask, attn_mask = self.forward_prediction_heads(output, mask_features, sizes[0])
-        predictions_class.append(outputs_class)
-        predictions_mask.append(outputs_mask)
-        for i in range(self.num_layers):
-            output = self._decoder_layer(i, output, src, pos, attn_mask, query_pos)
-            next_size = sizes[(i + 1) % self.num_feature_levels]
-            outputs_class, outputs_mask, attn_mask = self.forward_prediction_heads(output, mask_features, next_size)
-            predictions_class.append(outputs_class)
-            predictions_mask.append(outputs_mask)
-
-        return {
-            "pred_logits": predictions_class[-1],
-            "pred_masks": predictions_mask[-1],
-            "aux_outputs": self._set_aux_loss(predictions_class, predictions_mask),
-        }
+        # inference (final_predictions_only): no intermediate predictions, only the attention masks,
+        # from the per-pixel embeddings resized to each level (see _attention_mask)
+        intermediate = not self.final_predictions_only
+        level_features: Dict[Tuple[int, int], Tensor] = {}
+        predictions: List[Tuple[Tensor, Tensor]] = []
+        attn_mask = None
+        for i in range(self.num_layers + 1):
+            if i > 0:  # decoder layer i - 1 attends with the mask predicted before it
+                output = self._decoder_layer(i - 1, output, src, pos, attn_mask, query_pos)
+            if i == self.num_layers:
+                break
+            # the prediction before layer i, and the attention mask it gives layer i
+            level_size = sizes[i % self.num_feature_levels]
+            if intermediate:
+                outputs_class, outputs_mask = self._predict(output, mask_features)
+                predictions.append((outputs_class, outputs_mask))
+                attn_mask = masked_attention_mask(outputs_mask, level_size, self.num_heads)
+            else:
+                attn_mask = self._attention_mask(output, mask_features, level_size, level_features)
+        pred_logits, pred_masks = self._predict(output, mask_features)
+        if not intermediate:
+            return {"pred_logits": pred_logits, "pred_masks": pred_masks}
+        return {"pred_logits": pred_logits, "pred_masks": pred_masks,
+                "aux_outputs": [{"pred_logits": c, "pred_masks": m} for c, m in predictions]}
 
     def _decoder_layer(self, i: int, output: Tensor, src: List[Tensor], pos: List[Tensor],
                        attn_mask: Optional[Tensor], query_pos: Tensor) -> Tensor:
@@ -249,30 +253,24 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
                                                            query_pos=query_pos)
         return self.transformer_ffn_layers[i](output)
 
-    def _forward_final_only(self, output: Tensor, query_pos: Tensor, src: List[Tensor], pos: List[Tensor],
-                            sizes: List[torch.Size], mask_features: Tensor) -> Dict[str, Tensor]:
-        """:meth:`forward` for inference (:func:`final_predictions_only`): the same layers, the
-        intermediate masks computed only at the resolution of the level their attention mask is for
-        (from the per-pixel embeddings resized to it), no intermediate class predictions; returns the
-        last ``{"pred_logits", "pred_masks"}``."""
-        level_features: Dict[Tuple[int, int], Tensor] = {}
-
-        def attention_mask(queries: Tensor, size: torch.Size) -> Tensor:
-            key = (int(size[0]), int(size[1]))
-            if key not in level_features:
-                level_features[key] = F.interpolate(mask_features, size=key, mode="bilinear", align_corners=False)
-            embedding = self.mask_embed(self.decoder_norm(queries).transpose(0, 1))
-            logits = torch.einsum("bqc,bchw->bqhw", embedding, level_features[key])
-            return masked_attention_mask(logits, key, self.num_heads)
-
-        attn_mask = attention_mask(output, sizes[0]) if self.num_layers else None
-        for i in range(self.num_layers):
-            output = self._decoder_layer(i, output, src, pos, attn_mask, query_pos)
-            if i + 1 < self.num_layers:
-                attn_mask = attention_mask(output, sizes[(i + 1) % self.num_feature_levels])
+    def _predict(self, output: Tensor, mask_features: Tensor) -> Tuple[Tensor, Tensor]:
+        """Class logits float (B, N, K+1) and mask logits float (B, N, H, W) of the (N, B, C) queries:
+        ``class_embed`` and the dot product of the mask embedding with the per-pixel embeddings."""
         decoded = self.decoder_norm(output).transpose(0, 1)
-        return {"pred_logits": self.class_embed(decoded),
-                "pred_masks": torch.einsum("bqc,bchw->bqhw", self.mask_embed(decoded), mask_features)}
+        return self.class_embed(decoded), torch.einsum("bqc,bchw->bqhw", self.mask_embed(decoded), mask_features)
+
+    def _attention_mask(self, output: Tensor, mask_features: Tensor, size: Sequence[int],
+                        level_features: Dict[Tuple[int, int], Tensor]) -> Tensor:
+        """The attention mask of the queries' prediction at inference: the mask computed only at the
+        level's resolution, from the per-pixel embeddings resized to it (cached in
+        ``level_features``). Bilinear resizing is linear, so this equals resizing the full mask,
+        up to float rounding."""
+        key = (int(size[0]), int(size[1]))
+        if key not in level_features:
+            level_features[key] = F.interpolate(mask_features, size=key, mode="bilinear", align_corners=False)
+        embedding = self.mask_embed(self.decoder_norm(output).transpose(0, 1))
+        logits = torch.einsum("bqc,bchw->bqhw", embedding, level_features[key])
+        return masked_attention_mask(logits, key, self.num_heads)
 
     def _check_inputs(self, x: Sequence[Tensor], mask_features: Tensor) -> None:
         if not isinstance(x, (list, tuple)) or len(x) != self.num_feature_levels:
@@ -296,29 +294,6 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
             projected = self.input_proj[i](feature).flatten(2) + self.level_embed.weight[i][None, :, None]
             src.append(projected.permute(2, 0, 1))
         return src, pos, sizes
-
-    def forward_prediction_heads(self, output: Tensor, mask_features: Tensor,
-                                 attn_mask_target_size: Sequence[int]) -> Tuple[Tensor, Tensor, Tensor]:
-        """Class and mask predictions of the queries, and the attention mask they give the next layer.
-
-        Args:
-            output: float (N, B, C), the queries (sequence-first).
-            mask_features: float (B, mask_dim, H, W).
-            attn_mask_target_size: (h, w) of the level the next layer attends to.
-
-        Returns:
-            class logits float (B, N, K+1); mask logits float (B, N, H, W); the attention mask,
-            bool (B * nheads, N, h * w) (:func:`masked_attention_mask`).
-        """
-        decoded = self.decoder_norm(output).transpose(0, 1)
-        outputs_class = self.class_embed(decoded)
-        outputs_mask = torch.einsum("bqc,bchw->bqhw", self.mask_embed(decoded), mask_features)
-        attn_mask = masked_attention_mask(outputs_mask, attn_mask_target_size, self.num_heads)
-        return outputs_class, outputs_mask, attn_mask
-
-    @torch.jit.unused
-    def _set_aux_loss(self, outputs_class: List[Tensor], outputs_seg_masks: List[Tensor]) -> List[Dict[str, Tensor]]:
-        return [{"pred_logits": a, "pred_masks": b} for a, b in zip(outputs_class[:-1], outputs_seg_masks[:-1])]
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                               error_msgs):

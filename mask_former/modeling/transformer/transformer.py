@@ -3,7 +3,8 @@
 Module names (``encoder.layers.N``, ``decoder.layers.N.self_attn``, ``multihead_attn``,
 ``linear1``, ``linear2``, ``norm1..3``, ``decoder.norm``) equal the original MaskFormer code so
 its checkpoints load. Sequences are (L, N, C) ("sequence first"), as in ``nn.MultiheadAttention``.
-The attention modules are ``nn.MultiheadAttention``, run through
+Every sub-layer is a residual connection with LayerNorm (:func:`~.residual.residual_norm`, post-norm
+or pre-norm), as in Mask2Former's decoder. The attention modules are ``nn.MultiheadAttention``, run through
 :func:`~mask_former.modeling.transformer.attention.multi_head_attention` (the fused
 ``scaled_dot_product_attention`` kernel; the module's own forward where dropout is active).
 """
@@ -17,6 +18,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .attention import multi_head_attention
+from .residual import residual_norm
 
 __all__ = ["Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
            "TransformerDecoderLayer"]
@@ -65,21 +67,16 @@ class TransformerEncoderLayer(nn.Module):
     def forward(self, src: Tensor, src_mask: Optional[Tensor] = None,
                 src_key_padding_mask: Optional[Tensor] = None, pos: Optional[Tensor] = None) -> Tensor:
         """src, pos: (HW, N, C); src_key_padding_mask: (N, HW) bool, True = padding."""
-        if self.normalize_before:
-            src2 = self.norm1(src)
-            q = k = _with_pos_embed(src2, pos)
-            src2 = multi_head_attention(self.self_attn, q, k, src2, attn_mask=src_mask,
+        def self_attention(x: Tensor) -> Tensor:
+            q = k = _with_pos_embed(x, pos)
+            return multi_head_attention(self.self_attn, q, k, x, attn_mask=src_mask,
                                         key_padding_mask=src_key_padding_mask, fused=self.use_fused_attention)
-            src = src + self.dropout1(src2)
-            src2 = self.norm2(src)
-            src2 = self.linear2(self.dropout(self.activation(self.linear1(src2))))
-            return src + self.dropout2(src2)
-        q = k = _with_pos_embed(src, pos)
-        src2 = multi_head_attention(self.self_attn, q, k, src, attn_mask=src_mask,
-                                    key_padding_mask=src_key_padding_mask, fused=self.use_fused_attention)
-        src = self.norm1(src + self.dropout1(src2))
-        src2 = self.linear2(self.dropout(self.activation(self.linear1(src))))
-        return self.norm2(src + self.dropout2(src2))
+
+        src = residual_norm(src, self_attention, self.norm1, self.dropout1, self.normalize_before)
+        return residual_norm(src, self._feed_forward, self.norm2, self.dropout2, self.normalize_before)
+
+    def _feed_forward(self, x: Tensor) -> Tensor:
+        return self.linear2(self.dropout(self.activation(self.linear1(x))))
 
 
 class TransformerDecoderLayer(nn.Module):
@@ -112,30 +109,22 @@ class TransformerDecoderLayer(nn.Module):
                 memory_key_padding_mask: Optional[Tensor] = None, pos: Optional[Tensor] = None,
                 query_pos: Optional[Tensor] = None) -> Tensor:
         """tgt, query_pos: (Q, N, C); memory, pos: (HW, N, C). Returns (Q, N, C)."""
-        if self.normalize_before:
-            tgt2 = self.norm1(tgt)
-            q = k = _with_pos_embed(tgt2, query_pos)
-            tgt2 = multi_head_attention(self.self_attn, q, k, tgt2, attn_mask=tgt_mask,
+        def self_attention(x: Tensor) -> Tensor:
+            q = k = _with_pos_embed(x, query_pos)
+            return multi_head_attention(self.self_attn, q, k, x, attn_mask=tgt_mask,
                                         key_padding_mask=tgt_key_padding_mask, fused=self.use_fused_attention)
-            tgt = tgt + self.dropout1(tgt2)
-            tgt2 = self.norm2(tgt)
-            tgt2 = multi_head_attention(self.multihead_attn, _with_pos_embed(tgt2, query_pos),
+
+        def cross_attention(x: Tensor) -> Tensor:
+            return multi_head_attention(self.multihead_attn, _with_pos_embed(x, query_pos),
                                         _with_pos_embed(memory, pos), memory, attn_mask=memory_mask,
                                         key_padding_mask=memory_key_padding_mask, fused=self.use_fused_attention)
-            tgt = tgt + self.dropout2(tgt2)
-            tgt2 = self.norm3(tgt)
-            tgt2 = self.linear2(self.dropout(self.activation(self.linear1(tgt2))))
-            return tgt + self.dropout3(tgt2)
-        q = k = _with_pos_embed(tgt, query_pos)
-        tgt2 = multi_head_attention(self.self_attn, q, k, tgt, attn_mask=tgt_mask,
-                                    key_padding_mask=tgt_key_padding_mask, fused=self.use_fused_attention)
-        tgt = self.norm1(tgt + self.dropout1(tgt2))
-        tgt2 = multi_head_attention(self.multihead_attn, _with_pos_embed(tgt, query_pos),
-                                    _with_pos_embed(memory, pos), memory, attn_mask=memory_mask,
-                                    key_padding_mask=memory_key_padding_mask, fused=self.use_fused_attention)
-        tgt = self.norm2(tgt + self.dropout2(tgt2))
-        tgt2 = self.linear2(self.dropout(self.activation(self.linear1(tgt))))
-        return self.norm3(tgt + self.dropout3(tgt2))
+
+        tgt = residual_norm(tgt, self_attention, self.norm1, self.dropout1, self.normalize_before)
+        tgt = residual_norm(tgt, cross_attention, self.norm2, self.dropout2, self.normalize_before)
+        return residual_norm(tgt, self._feed_forward, self.norm3, self.dropout3, self.normalize_before)
+
+    def _feed_forward(self, x: Tensor) -> Tensor:
+        return self.linear2(self.dropout(self.activation(self.linear1(x))))
 
 
 class TransformerEncoder(nn.Module):

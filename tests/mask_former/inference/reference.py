@@ -1,9 +1,10 @@
-"""The plain post-processing, written as the original implementations compute it.
+"""The plain post-processing, written as the original implementations compute it: the oracle.
 
-These are the references that the fast paths of this package (:mod:`.panoptic`, :mod:`.instance`,
-:mod:`.postprocess`) are tested against (``tests/mask_former/test_fast_paths.py``): every fast
-path returns the same outputs, up to float rounding in sums. They are not used by the models.
+``mask_former.inference`` (the post-processor the models run, its block-by-block outputs and the
+full-resolution functions) is tested against these (``tests/mask_former/inference/``): it returns
+the same outputs, up to float rounding in sums.
 
+- :func:`semantic_inference_reference`: MaskFormer Sec. 3.4's einsum over full-resolution masks;
 - :func:`panoptic_inference_reference`: the loop over queries of MaskFormer Sec. 3.4 / Mask2Former's
   ``panoptic_inference``, one full-resolution pass per kept query;
 - :func:`instance_inference_reference`: Mask2Former's ``instance_inference`` (one full-resolution
@@ -22,11 +23,15 @@ from torch.nn import functional as F
 from segcore.modeling import sem_seg_postprocess
 from segcore.structures import Instances
 
-from .instance import topk_candidates
-from .instances import instances_from_masks
-from .semantic import semantic_inference
+from mask_former.inference import instances_from_masks, topk_candidates
 
-__all__ = ["instance_inference_reference", "panoptic_inference_reference", "postprocess_reference"]
+__all__ = ["instance_inference_reference", "panoptic_inference_reference", "postprocess_reference",
+           "semantic_inference_reference"]
+
+
+def semantic_inference_reference(mask_cls: torch.Tensor, mask_pred: torch.Tensor) -> torch.Tensor:
+    """The original's semantic inference: ``einsum("qc,qhw->chw", softmax(mask_cls)[..., :-1], sigmoid(mask_pred))``."""
+    return torch.einsum("qc,qhw->chw", F.softmax(mask_cls, dim=-1)[..., :-1], mask_pred.sigmoid())
 
 
 def panoptic_inference_reference(mask_cls: torch.Tensor, mask_pred: torch.Tensor, *, thing_classes: Collection[int],
@@ -78,8 +83,9 @@ def instance_inference_reference(mask_cls: torch.Tensor, mask_pred: torch.Tensor
                                  thing_classes: Optional[Collection[int]] = None) -> Instances:
     """Instance inference gathering one full-resolution mask per selected (query, class) pair
     (the original code). Arguments, result and errors as :func:`mask_former.inference.instance_inference`."""
-    scores_per_image, labels_per_image, query_per_image = topk_candidates(mask_cls, topk, thing_classes,
-                                                                          num_masks=mask_pred.shape[0])
+    if mask_cls.shape[0] != mask_pred.shape[0]:
+        raise ValueError(f"instance_inference: {mask_cls.shape[0]} class predictions but {mask_pred.shape[0]} masks")
+    scores_per_image, labels_per_image, query_per_image = topk_candidates(mask_cls, topk, thing_classes)
     mask_pred = mask_pred[query_per_image]
     pred_masks = mask_pred > 0
     binary = pred_masks.flatten(1).to(mask_pred.dtype)
@@ -93,8 +99,7 @@ def postprocess_reference(mask_cls: torch.Tensor, mask_pred: torch.Tensor, image
                           resize_before_inference: bool, thing_classes: Collection[int],
                           object_mask_threshold: float, overlap_threshold: float,
                           mask_must_be_confident: bool, topk: int) -> dict:
-    """One image's outputs in the original order of steps (``MaskFormer.inference_single_image`` of
-    the original code).
+    """One image's outputs in the original order of steps (``MaskFormer.inference`` of the original code).
 
     Args:
         mask_cls: (N, K+1) class logits. mask_pred: (N, Hpad, Wpad) mask logits at the padded input
@@ -115,7 +120,7 @@ def postprocess_reference(mask_cls: torch.Tensor, mask_pred: torch.Tensor, image
         mask_pred = sem_seg_postprocess(mask_pred, image_size, height, width)
         mask_cls = mask_cls.to(mask_pred)
     if semantic_on:
-        r = semantic_inference(mask_cls, mask_pred)
+        r = semantic_inference_reference(mask_cls, mask_pred)
         if not resize_before_inference:
             r = sem_seg_postprocess(r, image_size, height, width)
         result["sem_seg"] = r
