@@ -13,7 +13,6 @@ Usage::
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -26,7 +25,7 @@ from tqdm import tqdm
 
 from segcore.data.datasets.categories import load_categories
 
-SPLITS = (("train", "training"), ("val", "validation"))
+from prepare_ade20k_common import convert_splits_main  # beside this script
 
 
 def instance_annotations(ins: np.ndarray, image_id: str, first_ann_id: int, where: str = "") -> List[dict]:
@@ -90,13 +89,8 @@ def convert_split(dataset_dir: str, name: str, dirname: str) -> int:
 
 
 def main(argv=None) -> Dict[str, int]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", default=os.getenv("DETECTRON2_DATASETS", "datasets"), help="datasets root")
-    args = parser.parse_args(argv)
-    dataset_dir = os.path.join(args.root, "ADEChallengeData2016")
-    counts = {name: convert_split(dataset_dir, name, dirname) for name, dirname in SPLITS}
-    print(counts)
-    return counts
+    """Convert both splits under ``--root``; returns ``{split: number of images}``."""
+    return convert_splits_main(convert_split, __doc__, argv)
 
 
 if __name__ == "__main__":

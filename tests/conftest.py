@@ -23,7 +23,7 @@ def mf_cfg():
 def quickstart_root(tmp_path_factory):
     """A small generated quickstart dataset (ADE20K, COCO panoptic and instance layouts): 6 training
     and 3 validation images of 80 pixels, shared by the end-to-end tests (read-only)."""
-    from segcore.data.quickstart import generate_quickstart
+    from segcore.quickstart import generate_quickstart
 
     root = tmp_path_factory.mktemp("quickstart_datasets")
     generate_quickstart(str(root), num_train=6, num_val=3, size=80)
@@ -36,7 +36,7 @@ def quickstart_panoptic_registered(quickstart_root):
     ``quickstart_root`` for the test (their paths are bound at registration; the process registered
     them for ./datasets on import), and restore them afterwards."""
     from segcore.data import DatasetCatalog, MetadataCatalog
-    from segcore.data.quickstart import register as qs
+    from segcore.data.datasets import quickstart as qs
 
     names = [*qs.QUICKSTART_PANOPTIC_SPLITS, *qs.QUICKSTART_INSTANCE_SPLITS]
 

@@ -307,7 +307,7 @@ class PreciseBN(HookBase):
 
     def state_dict(self) -> dict:
         """``{"data_loader": state}`` when its loader has a state (see
-        :class:`segcore.data.build.TrainLoader`), so a resumed run continues its batches; this
+        :class:`segcore.data.train_loader.TrainLoader`), so a resumed run continues its batches; this
         is the main process's state (with aspect-ratio grouping, other processes' positions
         may differ and are then not exactly restored)."""
         if self._disabled or not callable(getattr(self._data_loader, "state_dict", None)):

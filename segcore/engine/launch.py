@@ -246,9 +246,9 @@ def _distributed_worker(
         if error_prefix is not None and isinstance(e, FORWARDED_ERRORS):
             _save_forwarded_error(error_prefix, local_rank, e)
         # a worker that failed must not wait for the others: tear down and re-raise
-        dist.destroy_process_group()
+        comm.destroy_process_groups()
         raise
     # Every worker finished: tear the process group down together. Destroying it while another
     # process still holds its gloo connections makes that process abort at exit.
     comm.synchronize()
-    dist.destroy_process_group()
+    comm.destroy_process_groups()

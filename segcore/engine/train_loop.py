@@ -190,7 +190,7 @@ class SimpleTrainer(TrainerBase):
     (averaged over processes) and ``data_time`` (max over processes, seconds) in the storage.
 
     A data loader with ``state_dict()`` / ``load_state_dict()`` (such as
-    :class:`segcore.data.build.TrainLoader`) is checkpointed with the trainer: its state after
+    :class:`segcore.data.train_loader.TrainLoader`) is checkpointed with the trainer: its state after
     the last batch used, one per process (gathered every iteration when the loader says its
     state differs across processes), so that a resumed run continues the same stream.
 

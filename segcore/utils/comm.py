@@ -17,6 +17,7 @@ import torch.distributed as dist
 __all__ = [
     "all_gather",
     "create_local_process_group",
+    "destroy_process_groups",
     "gather",
     "get_local_rank",
     "get_local_size",
@@ -29,7 +30,8 @@ __all__ = [
 ]
 
 # The process group of the processes on this machine; set by :func:`create_local_process_group`
-# (which :func:`segcore.engine.launch` calls).
+# (which :func:`segcore.engine.launch` calls); :func:`get_local_rank` and :func:`get_local_size`
+# read it (DDP's device of a process, the Cityscapes evaluators' per-machine check).
 _LOCAL_PROCESS_GROUP = None
 _MISSING_LOCAL_PG_ERROR = (
     "Local process group is not yet created! Please use segcore.engine.launch() to start processes "
@@ -80,11 +82,14 @@ def create_local_process_group(num_workers_per_machine: int) -> None:
             _LOCAL_PROCESS_GROUP = group
 
 
-def get_local_process_group():
-    """The process group of this machine's processes (see :func:`create_local_process_group`)."""
-    if _LOCAL_PROCESS_GROUP is None:
-        raise RuntimeError(_MISSING_LOCAL_PG_ERROR)
-    return _LOCAL_PROCESS_GROUP
+def destroy_process_groups() -> None:
+    """Destroy every process group (``torch.distributed.destroy_process_group``) and drop this
+    module's reference to the per-machine group, so that no backend object (and its threads) is left
+    for the interpreter's exit to tear down."""
+    global _LOCAL_PROCESS_GROUP
+    _LOCAL_PROCESS_GROUP = None
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def get_local_rank() -> int:

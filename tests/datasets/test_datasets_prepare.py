@@ -3,6 +3,7 @@ import importlib.util
 import json
 import os
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -16,9 +17,15 @@ DATASETS = DATASET_SCRIPTS
 
 
 def _script(name):
+    """Load ``datasets/<name>.py`` as ``python datasets/<name>.py`` runs it: with its folder first on
+    ``sys.path`` (the ADE20K converters import ``prepare_ade20k_common`` from beside them)."""
     spec = importlib.util.spec_from_file_location(name, os.path.join(DATASETS, name + ".py"))
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, DATASETS)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(DATASETS)
     return module
 
 
@@ -119,6 +126,20 @@ def test_ade20k_instance_conversion(tmp_path):
     assert [a["category_id"] for a in anns] == [7, 7, 149]
     assert [a["area"] for a in anns] == [4, 2, 1] and anns[0]["bbox"] == [3, 2, 2, 2]
     assert mask_util.decode(anns[1]["segmentation"])[:, 5].sum() == 2
+
+
+@pytest.mark.parametrize("name,outputs", [
+    ("prepare_ade20k_pan_seg", ["ade20k_panoptic_train.json", "ade20k_panoptic_val.json"]),
+    ("prepare_ade20k_ins_seg", ["ade20k_instance_train.json", "ade20k_instance_val.json"]),
+])
+def test_ade20k_converters_command_line_converts_both_splits(tmp_path, capsys, name, outputs):
+    base = tmp_path / "ADEChallengeData2016"
+    _ade_raw(base, "training", "ADE_train_00000001")
+    _ade_raw(base, "validation", "ADE_val_00000001")
+    _ade_raw(base, "validation", "ADE_val_00000002")
+    assert _script(name).main(["--root", str(tmp_path)]) == {"train": 1, "val": 2}
+    assert "{'train': 1, 'val': 2}" in capsys.readouterr().out
+    assert all((base / f).is_file() for f in outputs)
 
 
 def test_ade20k_full_conversion(tmp_path):

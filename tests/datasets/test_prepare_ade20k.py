@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segcore.data.quickstart import generate_quickstart
+from segcore.quickstart import generate_quickstart
 from tests.paths import DATASET_SCRIPTS
 
 SCRIPT = os.path.join(DATASET_SCRIPTS, "prepare_ade20k_sem_seg.py")

@@ -1,37 +1,13 @@
 """MaskFormer's optimizer parameter groups, used by every model of the family (and only by them)."""
 import pytest
-import torch
-from torch import nn
 
 from mask_former.solver import get_mask_former_param_groups
-from segcore.layers import FrozenBatchNorm2d
 from segcore.solver import build_optimizer
-
-
-class _Backbone(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 1)
-        self.bn = nn.BatchNorm2d(4)
-        self.frozen = FrozenBatchNorm2d(4)
-        self.absolute_pos_embed = nn.Parameter(torch.zeros(1, 4))
-
-
-class _Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.backbone = _Backbone()
-        self.norm = nn.LayerNorm(4)
-        self.gn = nn.GroupNorm(2, 4)
-        self.query_embed = nn.Embedding(5, 4)
-        self.predictor = nn.Linear(4, 3)
-        self.relative_position_bias_table = nn.Parameter(torch.zeros(3))
-        self.shared = self.predictor  # the same parameters under two names
-        self.frozen_linear = nn.Linear(2, 2).requires_grad_(False)
+from tests.segcore.solver.test_solver import ToyModel
 
 
 def test_mask_former_param_groups_lr_and_weight_decay():
-    model = _Model()
+    model = ToyModel()
     groups = get_mask_former_param_groups(model, base_lr=0.1, weight_decay=0.05, weight_decay_norm=0.01,
                                           weight_decay_embed=0.02, backbone_multiplier=0.1)
     by_param = {id(g["params"][0]): (g["lr"], g["weight_decay"]) for g in groups}

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-import segcore.data.quickstart as quickstart_package
+from segcore.quickstart import runs
 from tests.e2e_utils import load_script
 
 TINY = ["MODEL.SEM_SEG_HEAD.CONVS_DIM", "32", "MODEL.SEM_SEG_HEAD.MASK_DIM", "32", "MODEL.MASK_FORMER.HIDDEN_DIM", "32",
@@ -17,9 +17,8 @@ TINY = ["MODEL.SEM_SEG_HEAD.CONVS_DIM", "32", "MODEL.SEM_SEG_HEAD.MASK_DIM", "32
 @pytest.fixture
 def quickstart(quickstart_root, monkeypatch):
     """tools/quickstart.py on the small shared dataset (its default generation is much larger)."""
-    real = quickstart_package.generate_quickstart
-    monkeypatch.setattr(quickstart_package, "generate_quickstart",
-                        lambda root: real(root, num_train=6, num_val=3, size=80))
+    real = runs.generate_quickstart
+    monkeypatch.setattr(runs, "generate_quickstart", lambda root: real(root, num_train=6, num_val=3, size=80))
     return load_script("quickstart_cli", "tools/quickstart.py")
 
 
@@ -52,68 +51,9 @@ def test_a_model_without_the_task_is_refused(quickstart):
         quickstart.main(["--model", "maskformer", "--task", "instance"])
 
 
-def test_the_readme_table_is_rendered_from_the_summaries_and_replaced_between_the_markers(quickstart, tmp_path):
-    summaries = [
-        {"model": "maskformer", "task": "semantic", "config": "configs/quickstart/a.yaml", "mIoU": 92.24, "pACC": 96.4,
-         "majority_class_mIoU": 1.94, "seconds": {"generate": 8.0, "train+eval": 306.4, "demo": 1.0},
-         "total_seconds": 315.4},
-        {"model": "mask2former", "task": "instance", "config": "configs/quickstart/b.yaml", "AP": 41.26, "AP50": 70.0,
-         "AP75": 40.0, "seconds": {"generate": 0.1, "train+eval": 59.0, "demo": 2.0}, "total_seconds": 61.1},
-    ]
-    table = quickstart.render_results_table(summaries, "a test machine")
-    rows = [line for line in table.splitlines() if line.startswith("| mask")]
-    assert rows[0].startswith("| maskformer | semantic | `configs/quickstart/a.yaml` | 92.2 |")
-    assert rows[0].endswith("| 5 min 06 s | 5 min 15 s |")
-    assert "| 41.3 | 70.0 |" in rows[1] and rows[1].endswith("| 59 s | 1 min 01 s |")
-    assert "a test machine" in table and "mIoU 1.9." in table
-
-    readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{quickstart.README_BEGIN}\nold table\n{quickstart.README_END}\nrest\n")
-    quickstart.update_readme(str(readme), table)
-    text = readme.read_text()
-    assert "old table" not in text and table in text and text.startswith("intro\n") and text.endswith("rest\n")
-    quickstart.update_readme(str(readme), "second")  # idempotent: the markers stay
-    assert text.count(quickstart.README_BEGIN) == 1 and "second" in readme.read_text() and table not in readme.read_text()
-    readme.write_text("no markers\n")
-    with pytest.raises(ValueError, match="no"):
-        quickstart.update_readme(str(readme), table)
-
-
 def test_update_readme_needs_all(quickstart):
     with pytest.raises(SystemExit):
         quickstart.main(["--update-readme"])
-
-
-def test_the_semask_quickstart_and_its_baseline_differ_only_by_the_semantic_layers(quickstart):
-    from segcore.engine import setup_cfg
-
-    semask = setup_cfg(quickstart.QUICKSTARTS[("semask", "semantic")][0], [])
-    baseline = setup_cfg(quickstart.QUICKSTARTS[("maskformer-swin", "semantic")][0], [])
-    differ = {k for k in _flat(semask) if _flat(semask)[k] != _flat(baseline).get(k)}
-    assert differ == {"MODEL.META_ARCHITECTURE", "MODEL.BACKBONE.NAME", "MODEL.SEM_SEG_HEAD.NAME",
-                      "MODEL.SWIN.SEM_WINDOW_SIZE", "OUTPUT_DIR"}
-    assert (semask.MODEL.META_ARCHITECTURE, baseline.MODEL.META_ARCHITECTURE) == ("SeMaskMaskFormer", "MaskFormer")
-    assert semask.MODEL.MASK_FORMER.CATE_WEIGHT > 0
-
-
-def _flat(cfg, prefix=""):
-    out = {}
-    for k, v in cfg.items():
-        if hasattr(v, "items"):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def test_the_table_states_the_semask_ablation(quickstart):
-    def summary(model, miou):
-        return {"model": model, "task": "semantic", "config": f"configs/quickstart/{model}.yaml", "mIoU": miou,
-                "pACC": 90.0, "seconds": {"train+eval": 60.0}, "total_seconds": 61.0}
-
-    table = quickstart.render_results_table([summary("maskformer-swin", 80.0), summary("semask", 78.75)], "m")
-    assert "semask vs maskformer-swin" in table and "mIoU 78.8 vs 80.0, -1.2." in table
-    assert "vs" not in quickstart.render_results_table([summary("semask", 78.75)], "m")
 
 
 def test_semask_quickstart_trains_the_semantic_prior(quickstart, quickstart_root, tmp_path):

@@ -17,6 +17,7 @@ from .coco import register_all_coco_instances
 from .coco_panoptic import register_all_coco_panoptic
 from .coco_stuff import register_all_coco_stuff_10k
 from .mapillary_vistas import register_all_mapillary_vistas, register_all_mapillary_vistas_panoptic
+from .quickstart import register_all_quickstart, register_all_quickstart_panoptic
 
 __all__ = ["register_all_builtin", "get_datasets_root"]
 
@@ -32,7 +33,8 @@ def register_all_builtin(root: Optional[str] = None) -> None:
     Args:
         root: the datasets folder; None (the default used on import) makes the loaders read
             ``$DETECTRON2_DATASETS`` each time a dataset is loaded (ADE20K-150 semantic binds
-            the folder seen now).
+            the folder seen now). The quickstart datasets (written by ``segcore.quickstart``)
+            are registered too.
     """
     register_all_ade20k(get_datasets_root() if root is None else root)
     register_all_ade20k_panoptic(root)
@@ -45,6 +47,8 @@ def register_all_builtin(root: Optional[str] = None) -> None:
     register_all_cityscapes_panoptic(root)
     register_all_mapillary_vistas(root)
     register_all_mapillary_vistas_panoptic(root)
+    register_all_quickstart(root)
+    register_all_quickstart_panoptic(root)
 
 
 if __name__.endswith(".builtin"):

@@ -16,7 +16,7 @@ from mask2former.data.dataset_mappers.lsj import build_lsj_augmentation
 from segcore.config import get_cfg
 from segcore.data import build_dataset_mapper
 from segcore.data.detection_utils import LabelOutOfRangeError
-from segcore.data.quickstart.register import load_quickstart_instances, load_quickstart_panoptic
+from segcore.data.datasets.quickstart import load_quickstart_instances, load_quickstart_panoptic
 
 K = 10  # the quickstart's classes
 S = 64  # INPUT.IMAGE_SIZE here

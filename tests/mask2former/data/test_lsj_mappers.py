@@ -28,7 +28,7 @@ from segcore.data import build_dataset_mapper
 from segcore.data import detection_utils as utils
 from segcore.data import transforms as T
 from segcore.data.panoptic_utils import id2rgb, rgb2id
-from segcore.data.quickstart.register import (
+from segcore.data.datasets.quickstart import (
     load_quickstart_instances,
     load_quickstart_panoptic,
 )

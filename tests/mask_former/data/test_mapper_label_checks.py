@@ -25,7 +25,7 @@ from segcore.config import get_cfg
 from segcore.data import DATASET_MAPPER_REGISTRY
 from segcore.data import transforms as T
 from segcore.data.detection_utils import LabelOutOfRangeError
-from segcore.data.quickstart.register import load_quickstart_instances, load_quickstart_panoptic, load_quickstart_sem_seg
+from segcore.data.datasets.quickstart import load_quickstart_instances, load_quickstart_panoptic, load_quickstart_sem_seg
 
 K = 10  # the quickstart's classes
 BAD_LABELS = [K, 200, -1]  # "no object", the matcher's IndexError, negative

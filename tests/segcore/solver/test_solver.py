@@ -19,7 +19,11 @@ class _Backbone(nn.Module):
         self.absolute_pos_embed = nn.Parameter(torch.zeros(1, 4))
 
 
-class _Model(nn.Module):
+class ToyModel(nn.Module):
+    """One parameter of each kind that the parameter-group policies (Detectron2's here, MaskFormer's
+    in tests/mask_former/test_solver.py) tell apart: backbone, norms (frozen too), biases, embedding,
+    position tables, a module shared under two names and a frozen layer."""
+
     def __init__(self):
         super().__init__()
         self.backbone = _Backbone()
@@ -53,7 +57,7 @@ def _group_of(optimizer, param):
 def test_default_param_groups_lr_and_weight_decay(name):
     """Detectron2's default policy: norms get WEIGHT_DECAY_NORM, biases BIAS_LR_FACTOR x lr and
     WEIGHT_DECAY_BIAS, everything else (backbone, embeddings, position tables) the defaults."""
-    model = _Model()
+    model = ToyModel()
     opt = build_optimizer(_cfg(OPTIMIZER=name, WEIGHT_DECAY_BIAS=0.03), model)
     expected = {
         # (lr, weight_decay)
@@ -82,7 +86,7 @@ def test_default_param_groups_lr_and_weight_decay(name):
 
 
 def test_a_model_chooses_its_own_param_groups():
-    class _Choosing(_Model):
+    class _Choosing(ToyModel):
         def optimizer_param_groups(self, cfg):
             return [{"params": [self.predictor.weight], "lr": 7.0, "weight_decay": 0.0}]
 
@@ -217,7 +221,7 @@ def test_unknown_scheduler_is_a_clear_error():
 def test_scheduler_state_round_trip_continues_identically(name):
     cfg = _cfg(LR_SCHEDULER_NAME=name, MAX_ITER=30, WARMUP_ITERS=5, STEPS=(12,), OPTIMIZER="ADAMW")
     torch.manual_seed(0)
-    model = _Model()
+    model = ToyModel()
     opt = build_optimizer(cfg, model)
     sched = build_lr_scheduler(cfg, opt)
     _lrs(sched, 8)
@@ -230,7 +234,7 @@ def test_scheduler_state_round_trip_continues_identically(name):
         sched.step()
 
     # a fresh optimizer + scheduler (as after a restart) loading the saved states
-    opt2 = build_optimizer(cfg, _Model())
+    opt2 = build_optimizer(cfg, ToyModel())
     sched2 = build_lr_scheduler(cfg, opt2)
     opt2.load_state_dict(opt_state)
     sched2.load_state_dict(sched_state)

@@ -1,6 +1,6 @@
 """Command line: write the quickstart dataset.
 
-    python -m segcore.data.quickstart.generate --root datasets [--num-train 200] [--num-val 50]
+    python -m segcore.quickstart.generate --root datasets [--num-train 200] [--num-val 50]
         [--seed 0] [--size 224] [--overwrite]
 
 A complete dataset made with the same arguments is reused unless ``--overwrite`` is given; an
@@ -15,14 +15,17 @@ import sys
 import time
 from typing import List, Optional
 
+from segcore.data.datasets.quickstart import GENERATE_COMMAND
+
 from .dataset import generate_quickstart
 
 __all__ = ["generate_quickstart", "build_argument_parser", "main"]
 
 
 def build_argument_parser() -> argparse.ArgumentParser:
+    """The arguments of the command line (see the module docstring)."""
     parser = argparse.ArgumentParser(
-        prog="python -m segcore.data.quickstart.generate",
+        prog=GENERATE_COMMAND,
         description="Write the quickstart dataset (real bundled photographs with pasted objects) "
         "in the ADE20K semantic layout under <root>/quickstart_ade.",
     )
@@ -40,6 +43,8 @@ def build_argument_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Write the dataset as ``argv`` asks and print where it is; returns the exit status
+    (0, or 2 for bad arguments or a failed write, with the error on stderr)."""
     args = build_argument_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Writers turning :class:`~segcore.data.quickstart.scene.SceneRecord` s into on-disk datasets.
+"""Writers turning :class:`~segcore.quickstart.scene.SceneRecord` s into on-disk datasets.
 
 A writer has ``write(record)`` (called once per image) and ``close()`` (called once after the
 last image, e.g. to write a JSON index) and reports what it made through ``summary()``.
@@ -15,8 +15,9 @@ import numpy as np
 from PIL import Image
 
 from segcore.data.datasets.panoptic_ids import id2rgb
+from segcore.data.datasets.quickstart import IGNORE_LABEL
 
-from .scene import IGNORE_LABEL, SceneRecord
+from .scene import SceneRecord
 
 __all__ = ["ADE_SPLITS", "ade_file_stem", "ADESemSegWriter", "COCOPanopticWriter"]
 
@@ -54,12 +55,15 @@ class ADESemSegWriter:
         self._pixels: Dict[str, np.ndarray] = {}
 
     def image_root(self, split: str) -> str:
+        """The folder of a split's images."""
         return os.path.join(self.dataset_dir, "images", split)
 
     def sem_seg_root(self, split: str) -> str:
+        """The folder of a split's Detectron2 label maps (class id, 255 = unlabelled)."""
         return os.path.join(self.dataset_dir, "annotations_detectron2", split)
 
     def raw_annotation_root(self, split: str) -> str:
+        """The folder of a split's label maps in the original release's values (class id + 1, 0 = unlabelled)."""
         return os.path.join(self.dataset_dir, "annotations", split)
 
     def write(self, record: SceneRecord) -> None:
@@ -120,12 +124,15 @@ class COCOPanopticWriter:
         self._instances: Dict[str, dict] = {}
 
     def panoptic_root(self, split: str) -> str:
+        """The folder of a split's panoptic PNGs."""
         return os.path.join(self.dataset_dir, f"quickstart_panoptic_{ADE_SPLITS[split]}")
 
     def panoptic_json(self, split: str) -> str:
+        """The COCO panoptic JSON file of a split."""
         return os.path.join(self.dataset_dir, f"quickstart_panoptic_{ADE_SPLITS[split]}.json")
 
     def instance_json(self, split: str) -> str:
+        """The COCO instances JSON file of a split."""
         return os.path.join(self.dataset_dir, f"quickstart_instance_{ADE_SPLITS[split]}.json")
 
     def _categories(self, things_only: bool) -> List[dict]:

@@ -1,5 +1,5 @@
-"""The quickstart dataset generator: ADE20K layout, label values, exact masks, determinism,
-completion marker and dataset registration."""
+"""The quickstart dataset generator: ADE20K layout, label values, exact masks, determinism and
+completion marker (the registration of what it writes: tests/segcore/data/test_datasets_quickstart.py)."""
 import filecmp
 import itertools
 import math
@@ -11,18 +11,14 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from segcore.data.quickstart import (
-    MANIFEST_NAME,
-    generate_quickstart,
-    iter_scenes,
-    load_quickstart_categories,
-)
-from segcore.data.quickstart.generate import main as generate_main
-from segcore.data.quickstart.layout import LAYOUTS
-from segcore.data.quickstart.scene import SceneParams
-from segcore.data.quickstart.shapes import SHAPES, shape_mask
-from segcore.data.quickstart.styles import CLASS_STYLES, style_for
-from segcore.data.quickstart.textures import render_texture
+from segcore.data.datasets.quickstart import load_quickstart_categories
+from segcore.quickstart import MANIFEST_NAME, generate_quickstart, iter_scenes
+from segcore.quickstart.generate import main as generate_main
+from segcore.quickstart.layout import LAYOUTS
+from segcore.quickstart.scene import SceneParams
+from segcore.quickstart.shapes import SHAPES, shape_mask
+from segcore.quickstart.styles import CLASS_STYLES, style_for
+from segcore.quickstart.textures import render_texture
 
 SIZE = 128
 NUM_TRAIN, NUM_VAL = 4, 2
@@ -260,28 +256,6 @@ def test_command_line(tmp_path, capsys):
     assert "not regenerated" in capsys.readouterr().out
     assert generate_main(argv[:2] + ["--num-train", "-3"]) == 2
     assert "num_train" in capsys.readouterr().err
-
-
-def test_registered_datasets_read_the_root_at_load_time(dataset, monkeypatch):
-    from segcore.data import DatasetCatalog, MetadataCatalog
-
-    root, result = dataset
-    monkeypatch.setenv("DETECTRON2_DATASETS", root)
-    for name, split in (("quickstart_sem_seg_train", "training"), ("quickstart_sem_seg_val", "validation")):
-        dicts = DatasetCatalog.get(name)
-        info = result["splits"][split]
-        assert len(dicts) == info["num_images"]
-        for d in dicts:
-            assert os.path.dirname(d["file_name"]) == info["image_root"]
-            assert os.path.dirname(d["sem_seg_file_name"]) == info["sem_seg_root"]
-            assert os.path.isfile(d["file_name"]) and os.path.isfile(d["sem_seg_file_name"])
-        meta = MetadataCatalog.get(name)
-        assert meta.stuff_classes == [c["name"] for c in CATEGORIES]
-        assert meta.stuff_colors == [c["color"] for c in CATEGORIES]
-        assert meta.ignore_label == 255 and meta.evaluator_type == "sem_seg"
-    monkeypatch.setenv("DETECTRON2_DATASETS", os.path.join(root, "elsewhere"))
-    with pytest.raises(FileNotFoundError, match="segcore.data.quickstart.generate"):
-        DatasetCatalog.get("quickstart_sem_seg_val")
 
 
 def test_category_table_and_styles_agree():

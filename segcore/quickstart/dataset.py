@@ -9,15 +9,14 @@ from typing import Dict, Iterator, Optional, Sequence
 
 import numpy as np
 
-from .categories import QUICKSTART_TABLE, load_quickstart_categories
+from segcore.data.datasets.quickstart import QUICKSTART_TABLE, load_quickstart_categories, quickstart_dataset_dir
+
 from .scene import SceneParams, SceneRecord, render_scene
 from .writers import ADE_SPLITS, ADESemSegWriter, COCOPanopticWriter, ade_file_stem
 
 __all__ = [
-    "DATASET_DIRNAME",
     "MANIFEST_NAME",
     "GENERATOR_VERSION",
-    "quickstart_dataset_dir",
     "scene_rng",
     "iter_scenes",
     "generate_quickstart",
@@ -25,7 +24,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DATASET_DIRNAME = "quickstart_ade"
 # Completion marker, written last: its absence means the folder is partial (e.g. interrupted).
 MANIFEST_NAME = "quickstart_manifest.json"
 # Bumped whenever the same parameters would produce different files.
@@ -33,11 +31,6 @@ GENERATOR_VERSION = 2
 _SPLIT_CODES = {"training": 0, "validation": 1}
 _OUTPUT_FOLDERS = ("images", "annotations", "annotations_detectron2", "quickstart_panoptic_train",
                    "quickstart_panoptic_val")
-
-
-def quickstart_dataset_dir(root: str) -> str:
-    """``<root>/quickstart_ade``: the dataset folder under a datasets root."""
-    return os.path.join(os.path.expanduser(root), DATASET_DIRNAME)
 
 
 def scene_rng(seed: int, split: str, index: int) -> np.random.Generator:

@@ -1,16 +1,22 @@
-"""Registers the quickstart semantic-segmentation datasets.
+"""The quickstart datasets: what the generator :mod:`segcore.quickstart` writes, registered for reading.
 
-=============================  =============================================================
-name                           files (under ``$DETECTRON2_DATASETS``, default ``./datasets``)
-=============================  =============================================================
-``quickstart_sem_seg_train``   ``quickstart_ade/images/training``, ``.../annotations_detectron2/training``
-``quickstart_sem_seg_val``     ``quickstart_ade/images/validation``, ``.../annotations_detectron2/validation``
-=============================  =============================================================
+=================================  ============================================================
+name                               files (under ``$DETECTRON2_DATASETS``, default ``./datasets``)
+=================================  ============================================================
+``quickstart_sem_seg_{train,val}``  ``quickstart_ade/images/<split>``, ``quickstart_ade/annotations_detectron2/<split>``
+                                   (the ADE20K semantic layout)
+``quickstart_panoptic_{train,val}`` ``quickstart_ade/quickstart_panoptic_{train,val}{/,.json}`` (COCO panoptic)
+``quickstart_instance_{train,val}`` ``quickstart_ade/quickstart_instance_{train,val}.json`` (COCO instances)
+=================================  ============================================================
 
-Unlike Detectron2's builtin datasets, the root is read from ``$DETECTRON2_DATASETS`` when a
-dataset is *loaded* (``DatasetCatalog.get``), not when this module is imported, so the variable
-may be set after ``import segcore.data.quickstart``. The metadata's ``image_root`` /
-``sem_seg_root`` record the root seen at registration.
+Reading them needs only the standard readers of these formats and the category table
+``segcore/data/categories/quickstart.json`` (:func:`load_quickstart_categories`, which the
+generator uses too), so registering them imports nothing of the generator (nor its scikit-image
+and matplotlib). Write the files with ``python -m segcore.quickstart.generate --root datasets``.
+
+Unlike most built-in datasets, the loaders read ``$DETECTRON2_DATASETS`` when a dataset is
+*loaded* (``DatasetCatalog.get``), so the variable may be set after ``import segcore.data``; the
+metadata's paths record the root seen at registration.
 """
 from __future__ import annotations
 
@@ -18,36 +24,104 @@ import functools
 import os
 from typing import Dict, List, Optional, Tuple
 
-from segcore.data.catalog import DatasetCatalog, MetadataCatalog
-from segcore.data.datasets.categories import stuff_classes_and_colors
-from segcore.data.datasets.sem_seg import load_sem_seg, register_sem_seg_dataset
-
-from .categories import load_quickstart_categories
-from .dataset import quickstart_dataset_dir
-from .scene import IGNORE_LABEL
+from ..catalog import DatasetCatalog, MetadataCatalog
+from .categories import load_categories, panoptic_metadata, stuff_classes_and_colors
+from .coco import load_coco_json
+from .coco_panoptic import load_panoptic_json
+from .paths import datasets_root
+from .sem_seg import load_sem_seg, register_sem_seg_dataset
 
 __all__ = [
+    "DATASET_DIRNAME",
+    "GENERATE_COMMAND",
+    "IGNORE_LABEL",
     "QUICKSTART_INSTANCE_SPLITS",
     "QUICKSTART_PANOPTIC_SPLITS",
     "QUICKSTART_SEM_SEG_SPLITS",
+    "QUICKSTART_TABLE",
     "get_quickstart_panoptic_meta",
+    "load_quickstart_categories",
     "load_quickstart_instances",
     "load_quickstart_panoptic",
-    "register_all_quickstart_panoptic",
-    "quickstart_sem_seg_roots",
     "load_quickstart_sem_seg",
+    "quickstart_dataset_dir",
+    "quickstart_sem_seg_roots",
     "register_all_quickstart",
+    "register_all_quickstart_panoptic",
 ]
 
-# dataset name -> ADE20K split folder
+#: the category table, ``segcore/data/categories/quickstart.json``
+QUICKSTART_TABLE = "quickstart"
+#: the dataset folder under a datasets root
+DATASET_DIRNAME = "quickstart_ade"
+#: label-map value of unlabelled pixels, as in Detectron2's ADE20K loader
+IGNORE_LABEL = 255
+#: the command that writes the files (named by the errors of the loaders)
+GENERATE_COMMAND = "python -m segcore.quickstart.generate"
+
+_REQUIRED_KEYS = ("color", "id", "isthing", "name")
+
+#: dataset name -> ADE20K split folder
 QUICKSTART_SEM_SEG_SPLITS: Dict[str, str] = {
     "quickstart_sem_seg_train": "training",
     "quickstart_sem_seg_val": "validation",
 }
+#: dataset name -> (ADE20K split folder, short split name used in the panoptic / instance file names)
+QUICKSTART_PANOPTIC_SPLITS: Dict[str, Tuple[str, str]] = {
+    "quickstart_panoptic_train": ("training", "train"),
+    "quickstart_panoptic_val": ("validation", "val"),
+}
+QUICKSTART_INSTANCE_SPLITS: Dict[str, Tuple[str, str]] = {
+    "quickstart_instance_train": ("training", "train"),
+    "quickstart_instance_val": ("validation", "val"),
+}
 
 
-def _datasets_root() -> str:
-    return os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))
+def load_quickstart_categories() -> List[dict]:
+    """The quickstart categories, in label order, checked for use as label-map values.
+
+    Each entry is ``{"color": [r, g, b], "id": i, "isthing": 0/1, "name": str}`` (the shape of
+    ``ade20k_150.json``); ``id`` is the value written into the label maps, so ids must be
+    ``0..K-1`` in file order.
+
+    Returns:
+        a new list of new dicts (callers may modify them).
+
+    Raises:
+        ValueError: an entry lacks a key, has a bad colour / isthing, ids are not contiguous,
+            names repeat, or there are 255 or more classes (255 is the ignore label).
+    """
+    where = f"segcore/data/categories/{QUICKSTART_TABLE}.json"
+    table = load_categories(QUICKSTART_TABLE)
+    for index, entry in enumerate(table):
+        missing = [k for k in _REQUIRED_KEYS if k not in entry]
+        if missing:
+            raise ValueError(f"{where}: entry {index} lacks the key(s) {missing}")
+        if entry["id"] != index:
+            raise ValueError(
+                f"{where}: entry {index} ({entry['name']!r}) has id {entry['id']}; ids must be the "
+                "contiguous indices 0..K-1 in file order (they are the label-map values)"
+            )
+        color = entry["color"]
+        if len(color) != 3 or not all(isinstance(c, int) and 0 <= c <= 255 for c in color):
+            raise ValueError(f"{where}: entry {index} ({entry['name']!r}) has a bad color {color}")
+        if entry["isthing"] not in (0, 1):
+            raise ValueError(f"{where}: entry {index} ({entry['name']!r}) has isthing={entry['isthing']}")
+    if len(table) >= IGNORE_LABEL:
+        raise ValueError(f"{where}: {len(table)} categories do not fit below the ignore label {IGNORE_LABEL}")
+    names = [entry["name"] for entry in table]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{where}: category names are not unique: {names}")
+    return table
+
+
+def quickstart_dataset_dir(root: str) -> str:
+    """``<root>/quickstart_ade``: the dataset folder under a datasets root."""
+    return os.path.join(os.path.expanduser(root), DATASET_DIRNAME)
+
+
+def _dataset_dir(root: Optional[str]) -> str:
+    return quickstart_dataset_dir(datasets_root() if root is None else root)
 
 
 def quickstart_sem_seg_roots(split: str, root: Optional[str] = None) -> Tuple[str, str]:
@@ -57,7 +131,7 @@ def quickstart_sem_seg_roots(split: str, root: Optional[str] = None) -> Tuple[st
         split: "training" or "validation".
         root: datasets root; ``None`` reads ``$DETECTRON2_DATASETS`` (default ``datasets``) now.
     """
-    dataset_dir = quickstart_dataset_dir(_datasets_root() if root is None else root)
+    dataset_dir = _dataset_dir(root)
     return (
         os.path.join(dataset_dir, "images", split),
         os.path.join(dataset_dir, "annotations_detectron2", split),
@@ -75,11 +149,11 @@ def load_quickstart_sem_seg(split: str, root: Optional[str] = None) -> List[dict
     image_root, gt_root = quickstart_sem_seg_roots(split, root)
     for folder in (image_root, gt_root):
         if not os.path.isdir(folder):
-            datasets_root = os.path.dirname(os.path.dirname(os.path.dirname(folder)))
+            root_dir = os.path.dirname(os.path.dirname(os.path.dirname(folder)))
             raise FileNotFoundError(
                 f"quickstart dataset folder {folder} does not exist; write it with "
-                f"`python -m segcore.data.quickstart.generate --root {datasets_root}` "
-                "(or set DETECTRON2_DATASETS to the root that holds quickstart_ade/)"
+                f"`{GENERATE_COMMAND} --root {root_dir}` "
+                f"(or set DETECTRON2_DATASETS to the root that holds {DATASET_DIRNAME}/)"
             )
     return load_sem_seg(gt_root, image_root, gt_ext="png", image_ext="jpg")
 
@@ -113,36 +187,15 @@ def register_all_quickstart(root: Optional[str] = None) -> None:
         DatasetCatalog.register(name, functools.partial(load_quickstart_sem_seg, split, root))
 
 
-register_all_quickstart()
-
-
-# name -> (ADE split folder, short split name used in the panoptic / instance file names)
-QUICKSTART_PANOPTIC_SPLITS: Dict[str, Tuple[str, str]] = {
-    "quickstart_panoptic_train": ("training", "train"),
-    "quickstart_panoptic_val": ("validation", "val"),
-}
-QUICKSTART_INSTANCE_SPLITS: Dict[str, Tuple[str, str]] = {
-    "quickstart_instance_train": ("training", "train"),
-    "quickstart_instance_val": ("validation", "val"),
-}
-
-
 def get_quickstart_panoptic_meta() -> dict:
     """Panoptic metadata in the ADE20K-panoptic convention: category id = contiguous id;
     ``thing_*`` lists the things, ``stuff_*`` every class."""
-    cats = load_quickstart_categories()
-    return {
-        "thing_classes": [c["name"] for c in cats if c["isthing"]],
-        "thing_colors": [list(c["color"]) for c in cats if c["isthing"]],
-        "stuff_classes": [c["name"] for c in cats],
-        "stuff_colors": [list(c["color"]) for c in cats],
-        "thing_dataset_id_to_contiguous_id": {c["id"]: c["id"] for c in cats if c["isthing"]},
-        "stuff_dataset_id_to_contiguous_id": {c["id"]: c["id"] for c in cats},
-    }
+    return panoptic_metadata(load_quickstart_categories(), thing_classes_are_things_only=True,
+                             stuff_ids_cover_things=True)
 
 
 def _panoptic_paths(split: str, short: str, root: Optional[str]) -> Dict[str, str]:
-    dataset_dir = quickstart_dataset_dir(_datasets_root() if root is None else root)
+    dataset_dir = _dataset_dir(root)
     return {
         "image_root": os.path.join(dataset_dir, "images", split),
         "sem_seg_root": os.path.join(dataset_dir, "annotations_detectron2", split),
@@ -154,17 +207,14 @@ def _panoptic_paths(split: str, short: str, root: Optional[str]) -> Dict[str, st
 
 def _require_generated(path: str) -> None:
     if not os.path.exists(path):
-        datasets_root = os.path.dirname(os.path.dirname(path))
+        root_dir = os.path.dirname(os.path.dirname(path))
         raise FileNotFoundError(
-            f"quickstart file {path} does not exist; write the dataset with "
-            f"`python -m segcore.data.quickstart.generate --root {datasets_root}`")
+            f"quickstart file {path} does not exist; write the dataset with `{GENERATE_COMMAND} --root {root_dir}`")
 
 
 def load_quickstart_panoptic(split: str, short: str, root: Optional[str] = None) -> List[dict]:
     """Load a split as Detectron2 panoptic dicts (``pan_seg_file_name``, ``segments_info``,
     ``sem_seg_file_name``), resolving the root at call time."""
-    from segcore.data.datasets.coco_panoptic import load_panoptic_json
-
     p = _panoptic_paths(split, short, root)
     _require_generated(p["panoptic_json"])
     return load_panoptic_json(p["panoptic_json"], p["image_root"], p["panoptic_root"], get_quickstart_panoptic_meta(),
@@ -173,8 +223,6 @@ def load_quickstart_panoptic(split: str, short: str, root: Optional[str] = None)
 
 def load_quickstart_instances(name: str, split: str, short: str, root: Optional[str] = None) -> List[dict]:
     """Load a split as Detectron2 instance dicts (COCO format, RLE masks of the things)."""
-    from segcore.data.datasets.coco import load_coco_json
-
     p = _panoptic_paths(split, short, root)
     _require_generated(p["json_file"])
     return load_coco_json(p["json_file"], p["image_root"], name)
@@ -183,7 +231,11 @@ def load_quickstart_instances(name: str, split: str, short: str, root: Optional[
 def register_all_quickstart_panoptic(root: Optional[str] = None) -> None:
     """Register ``quickstart_panoptic_{train,val}`` (evaluator type ``ade20k_panoptic_seg``: the
     layout is ADE20K's) and ``quickstart_instance_{train,val}`` (``coco``); names already
-    registered are left alone."""
+    registered are left alone.
+
+    Args:
+        root: as for :func:`register_all_quickstart`.
+    """
     meta = get_quickstart_panoptic_meta()
     for name, (split, short) in QUICKSTART_PANOPTIC_SPLITS.items():
         if name in DatasetCatalog:
@@ -202,6 +254,3 @@ def register_all_quickstart_panoptic(root: Optional[str] = None) -> None:
             evaluator_type="coco", json_file=p["json_file"], image_root=p["image_root"],
             thing_classes=[c["name"] for c in things], thing_colors=[list(c["color"]) for c in things],
             thing_dataset_id_to_contiguous_id={c["id"]: i for i, c in enumerate(things)})
-
-
-register_all_quickstart_panoptic()

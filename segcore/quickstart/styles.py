@@ -17,7 +17,7 @@ class TextureStyle:
     """A texture cut from a bundled photograph.
 
     Attributes:
-        source: key of :data:`segcore.data.quickstart.sources.PHOTO_SOURCES`.
+        source: key of :data:`segcore.quickstart.sources.PHOTO_SOURCES`.
         tint: RGB colour the texture is given. The photograph's luminance modulates it
             (``tint * (1 + contrast * z)`` with ``z`` the standardised luminance); ``None``
             keeps the photograph's own colours.
@@ -88,7 +88,7 @@ def style_for(category: dict) -> ClassStyle:
     name = category["name"]
     if name not in CLASS_STYLES:
         raise KeyError(
-            f"quickstart category {name!r} has no appearance in segcore/data/quickstart/styles.py "
+            f"quickstart category {name!r} has no appearance in segcore/quickstart/styles.py "
             f"(known: {sorted(CLASS_STYLES)})"
         )
     style = CLASS_STYLES[name]

@@ -12,15 +12,15 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
+from segcore.data.datasets.quickstart import IGNORE_LABEL
+
 from .layout import LAYOUTS
 from .shapes import shape_mask
 from .sources import load_photo
 from .styles import BACKGROUND_PHOTOS, style_for
 from .textures import crop_resized, render_texture
 
-__all__ = ["IGNORE_LABEL", "SceneParams", "Segment", "PastedObject", "SceneRecord", "render_scene"]
-
-IGNORE_LABEL = 255  # label-map value of unlabelled pixels, as in Detectron2's ADE20K loader
+__all__ = ["SceneParams", "Segment", "PastedObject", "SceneRecord", "render_scene"]
 
 
 @dataclass(frozen=True)
@@ -138,10 +138,12 @@ class SceneRecord:
 
     @property
     def height(self) -> int:
+        """Image height in pixels."""
         return int(self.image.shape[0])
 
     @property
     def width(self) -> int:
+        """Image width in pixels."""
         return int(self.image.shape[1])
 
     def sem_seg(self, ignore_label: int = IGNORE_LABEL) -> np.ndarray:

@@ -1,13 +1,13 @@
 """The quickstart's COCO panoptic and COCO instance files agree with its semantic labels."""
 import json
-import os
 
 import numpy as np
 import pytest
 from PIL import Image
 from pycocotools import mask as mask_util
 
-from segcore.data.quickstart import generate_quickstart, load_quickstart_categories
+from segcore.data.datasets.quickstart import load_quickstart_categories
+from segcore.quickstart import generate_quickstart
 
 
 @pytest.fixture(scope="module")
@@ -56,27 +56,3 @@ def test_instances_are_the_thing_segments(dataset):
         for a, s in zip(inst, things):
             decoded = mask_util.decode(a["segmentation"]).astype(bool)
             assert (decoded == (ids == s["id"])).all() and a["area"] == s["area"]
-
-
-def test_registered_panoptic_and_instance_datasets_load(dataset, monkeypatch):
-    from segcore.data import DatasetCatalog, MetadataCatalog
-
-    monkeypatch.setenv("DETECTRON2_DATASETS", str(dataset.parent))
-    dicts = DatasetCatalog.get("quickstart_panoptic_val")
-    assert len(dicts) == 2 and os.path.exists(dicts[0]["pan_seg_file_name"])
-    assert os.path.exists(dicts[0]["sem_seg_file_name"]) and os.path.exists(dicts[0]["file_name"])
-    meta = MetadataCatalog.get("quickstart_panoptic_val")
-    for seg in dicts[0]["segments_info"]:
-        assert seg["isthing"] == (seg["category_id"] in meta.thing_dataset_id_to_contiguous_id.values())
-    instances = DatasetCatalog.get("quickstart_instance_val")
-    assert sum(len(d["annotations"]) for d in instances) == sum(
-        s["isthing"] for d in dicts for s in d["segments_info"])
-    assert {a["category_id"] for d in instances for a in d["annotations"]} <= set(range(5))
-
-
-def test_missing_quickstart_panoptic_names_the_generate_command(tmp_path, monkeypatch):
-    from segcore.data import DatasetCatalog
-
-    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="segcore.data.quickstart.generate"):
-        DatasetCatalog.get("quickstart_panoptic_train")
