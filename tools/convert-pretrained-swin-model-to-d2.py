@@ -11,55 +11,40 @@ Usage::
 Names are kept (``patch_embed.proj.weight``, ``layers.0.blocks.0.attn.qkv.weight``, ...); the
 file asks for name matching, which loads them into ``backbone.*`` of the segmentation model and
 reports the classifier (``norm.*``, ``head.*``) as unused. The output is
-``{"model": {name: ndarray}, "__author__": "third_party", "matching_heuristics": True}``.
+``{"model": {name: ndarray}, "__author__": "third_party", "matching_heuristics": True}``
+(:mod:`mask_former.convert.swin_imagenet`).
 """
 from __future__ import annotations
 
 import argparse
 import logging
-import pickle
-from typing import Mapping
+import os
+import sys
 
-import torch
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from mask_former.convert import AUTHOR, load_swin_imagenet_state_dict  # noqa: E402
+from segcore.convert import write_d2_checkpoint  # noqa: E402
 
 logger = logging.getLogger("convert-pretrained-swin-model-to-d2")
-
-
-def convert_swin_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict:
-    """The ``"model"`` state dict of a Swin checkpoint -> Detectron2 ``.pkl`` content.
-
-    Returns:
-        dict: ``{"model": {name: ndarray}, "__author__": "third_party", "matching_heuristics": True}``.
-
-    Raises:
-        ValueError: a value is not a tensor.
-    """
-    model = {}
-    for name, value in state_dict.items():
-        if not isinstance(value, torch.Tensor):
-            raise ValueError(f"'{name}' holds a {type(value).__name__}, expected a tensor")
-        model[name] = value.detach().cpu().numpy()
-    return {"model": model, "__author__": "third_party", "matching_heuristics": True}
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Command line: ``INPUT.pth OUTPUT.pkl``. Returns the written content.
 
     Raises:
-        ValueError: the input has no ``"model"`` state dict.
+        ValueError: the input has no ``"model"`` state dict, or a value is not a tensor.
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("input", help="Swin checkpoint ({'model': state_dict, ...})")
     parser.add_argument("output", help="Detectron2 .pkl file to write")
     args = parser.parse_args(argv)
-    obj = torch.load(args.input, map_location="cpu", weights_only=True)
-    if not isinstance(obj, dict) or not isinstance(obj.get("model"), dict):
-        raise ValueError(f"{args.input} has no 'model' state dict (expected an official Swin checkpoint)")
-    res = convert_swin_state_dict(obj["model"])
-    with open(args.output, "wb") as f:
-        pickle.dump(res, f)
-    logger.info(f"Wrote {len(res['model'])} weights to {args.output}")
-    return res
+    content = write_d2_checkpoint(load_swin_imagenet_state_dict(args.input), args.output, author=AUTHOR,
+                                  matching_heuristics=True)
+    logger.info(f"Wrote {len(content['model'])} weights to {args.output}")
+    return content
 
 
 if __name__ == "__main__":

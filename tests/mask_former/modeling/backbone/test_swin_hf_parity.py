@@ -1,7 +1,7 @@
 """Our Swin Transformer against an independent implementation: Hugging Face ``SwinBackbone``.
 
 With the same weights (our state dict mapped onto HF's names by the converter's Swin rules,
-``tools/convert-hf-mask2former-to-d2.py``) and the same real photograph,
+``mask2former.convert.hf_names``) and the same real photograph,
 the four stage outputs must agree within 1e-4.
 
 Correspondence: HF ``SwinBackbone`` runs ``SwinModel`` with ``output_hidden_states_before_downsampling``
@@ -29,8 +29,8 @@ import numpy as np
 import pytest
 import torch
 
+from mask2former.convert.hf_names import SWIN_HF_ONLY, SWIN_RULES, hf_only_fill, map_hf_name
 from mask_former.modeling.backbone.swin import SwinTransformer
-from tests.e2e_utils import load_script
 from tests.reference_utils import fill_name_seeded
 
 transformers = pytest.importorskip("transformers")
@@ -42,14 +42,13 @@ NUM_HEADS = [1, 2, 4, 8]
 WINDOW = 7
 
 # The HF Swin -> our Swin name mapping (both the transformers 4.x names and the 5.x ones) is the
-# Mask2Former converter's, so the two cannot drift apart; its Swin rules are relative to the
-# backbone, i.e. they are SwinBackbone's own state-dict names.
-_CONVERTER = load_script("convert_hf_mask2former_to_d2", "tools/convert-hf-mask2former-to-d2.py")
+# Mask2Former converter's (mask2former.convert.hf_names), so the two cannot drift apart; its Swin
+# rules are relative to the backbone, i.e. they are SwinBackbone's own state-dict names.
 
 
 def _ours_for(hf_name: str):
     """(our name, row block of our fused qkv or None) for an HF SwinBackbone entry; (None, None) if unmapped."""
-    mapped = _CONVERTER.map_hf_name(hf_name, _CONVERTER.SWIN_RULES)
+    mapped = map_hf_name(hf_name, SWIN_RULES)
     if mapped is None:
         return None, None
     name, part, _ = mapped
@@ -62,7 +61,7 @@ def _hf_state_dict_from(ours: dict, hf_state: dict) -> dict:
         name, part = _ours_for(hf_name)
         if name is None:
             # HF entries with no counterpart in the backbone output (the pooled-output LayerNorm)
-            assert _CONVERTER.hf_only_fill(hf_name, _CONVERTER.SWIN_HF_ONLY), f"no mapping for the HF entry {hf_name}"
+            assert hf_only_fill(hf_name, SWIN_HF_ONLY), f"no mapping for the HF entry {hf_name}"
             out[hf_name] = hf_tensor
             continue
         value = ours[name]
