@@ -143,8 +143,13 @@ setup(
         # Cityscapes evaluation (cityscapesscripts); a faster COCO AP implementation
         "cityscapes": ["cityscapesScripts>=2.2", "pyquaternion"],
         "fast-coco": ["faster-coco-eval>=1.6"],
-        # the tests compare against Hugging Face's independent Swin and use every optional evaluator
-        "test": ["pytest>=7", "hypothesis>=6.80", "transformers>=4.40", "cityscapesScripts>=2.2", "pyquaternion", "faster-coco-eval>=1.6"],
+        # demo/app.py's web page (Gradio 6's Blocks API); the test extra holds the same requirement
+        "app": ["gradio>=6.0,<7"],
+        # the tests compare against Hugging Face's independent Swin and use every optional evaluator; they drive
+        # demo/app.py's page in headless Chromium with Selenium (the browser itself: Debian's chromium and
+        # chromium-driver, which .ci/run installs)
+        "test": ["pytest>=7", "hypothesis>=6.80", "transformers>=4.40", "cityscapesScripts>=2.2", "pyquaternion",
+                 "faster-coco-eval>=1.6", "gradio>=6.0,<7", "selenium>=4.11"],
     },
     ext_modules=ext_modules,
     cmdclass=cmdclass,

@@ -9,6 +9,7 @@ import atexit
 import bisect
 import multiprocessing as mp
 from collections import deque
+from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import cv2
@@ -19,8 +20,9 @@ from segcore.utils.video import iter_frames
 from segcore.utils.video_visualizer import VideoVisualizer
 from segcore.utils.visualizer import ColorMode, VisImage, Visualizer
 
-__all__ = ["AsyncPredictor", "DRAWABLE_OUTPUTS", "VisualizationDemo", "filter_instances", "filter_segments",
-           "float32_fields", "sem_seg_to_labels"]
+__all__ = ["AsyncPredictor", "DRAWABLE_OUTPUTS", "LegendEntry", "SemSegConfidence", "VisualizationDemo",
+           "compact_predictions", "filter_instances", "filter_segments", "float32_fields", "sem_seg_confidence",
+           "sem_seg_to_labels"]
 
 #: Value of pixels left undrawn in the class map made by :func:`sem_seg_to_labels`.
 UNDRAWN_LABEL = -1
@@ -73,31 +75,105 @@ def float32_fields(instances):
     return instances
 
 
-def sem_seg_to_labels(sem_seg: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Per-pixel class from (K, H, W) class scores, with low-confidence pixels undrawn.
+def _class_scores(sem_seg: torch.Tensor) -> torch.Tensor:
+    """(K, H, W) class scores as float32 on the CPU; ValueError for another shape."""
+    if sem_seg.dim() != 3:
+        raise ValueError(f"sem_seg must be (K, H, W) class scores, got shape {tuple(sem_seg.shape)}")
+    return sem_seg.detach().float().cpu()
+
+
+@dataclass(frozen=True)
+class SemSegConfidence:
+    """A semantic output reduced to what drawing it needs, for any threshold.
+
+    Attributes:
+        labels: int64 (H, W) top class of each pixel.
+        probability: float32 (H, W) its probability (see :func:`sem_seg_to_labels`).
+    """
+
+    labels: torch.Tensor
+    probability: torch.Tensor
+
+
+def sem_seg_confidence(sem_seg: torch.Tensor) -> SemSegConfidence:
+    """The top class of each pixel of (K, H, W) class scores and its probability.
 
     The per-pixel probability of class k is the score of k divided by the sum over classes
     when every score is non-negative (MaskFormer's semantic output, a sum of mask probabilities
     weighted by class probabilities), and a softmax over classes otherwise (per-pixel logits).
-    Pixels whose top-class probability is below ``threshold`` get :data:`UNDRAWN_LABEL`.
+
+    Raises:
+        ValueError: ``sem_seg`` is not 3-dimensional.
+    """
+    scores = _class_scores(sem_seg)
+    if bool((scores >= 0).all()):
+        probability = scores.max(dim=0).values / scores.sum(dim=0).clamp_min(1e-12)
+    else:
+        probability = scores.softmax(dim=0).max(dim=0).values
+    return SemSegConfidence(labels=scores.argmax(dim=0), probability=probability)
+
+
+def sem_seg_to_labels(sem_seg: Union[torch.Tensor, SemSegConfidence], threshold: float) -> torch.Tensor:
+    """Per-pixel class from (K, H, W) class scores (or their :class:`SemSegConfidence`), with
+    low-confidence pixels undrawn.
+
+    Pixels whose top-class probability (see :func:`sem_seg_confidence`) is below ``threshold``
+    get :data:`UNDRAWN_LABEL`.
 
     Returns:
         int64 (H, W) tensor on the CPU.
 
     Raises:
-        ValueError: ``sem_seg`` is not 3-dimensional.
+        ValueError: ``sem_seg`` is a tensor that is not 3-dimensional.
     """
-    if sem_seg.dim() != 3:
-        raise ValueError(f"sem_seg must be (K, H, W) class scores, got shape {tuple(sem_seg.shape)}")
-    scores = sem_seg.detach().float().cpu()
-    labels = scores.argmax(dim=0)
-    if threshold > 0:
-        if bool((scores >= 0).all()):
-            prob = scores.max(dim=0).values / scores.sum(dim=0).clamp_min(1e-12)
-        else:
-            prob = scores.softmax(dim=0).max(dim=0).values
-        labels[prob < threshold] = UNDRAWN_LABEL
+    if isinstance(sem_seg, SemSegConfidence):
+        confidence = sem_seg
+    elif threshold > 0:
+        confidence = sem_seg_confidence(sem_seg)
+    else:  # every pixel is drawn: no probability needed
+        return _class_scores(sem_seg).argmax(dim=0)
+    labels = confidence.labels.clone()
+    labels[confidence.probability < threshold] = UNDRAWN_LABEL
     return labels
+
+
+def compact_predictions(predictions: dict) -> dict:
+    """The drawable outputs of a model output dict, on the CPU and small enough to keep for redrawing.
+
+    ``sem_seg`` ((K, H, W) scores: K times the image's size) becomes its :class:`SemSegConfidence`;
+    ``panoptic_seg`` and ``instances`` are moved to the CPU. :meth:`VisualizationDemo.visualize` and
+    :meth:`VisualizationDemo.legend` draw the result as they draw ``predictions``, at any threshold.
+    """
+    compact = {}
+    if "sem_seg" in predictions:
+        compact["sem_seg"] = sem_seg_confidence(predictions["sem_seg"])
+    if "panoptic_seg" in predictions:
+        panoptic_seg, segments_info = predictions["panoptic_seg"]
+        compact["panoptic_seg"] = (panoptic_seg.cpu(), segments_info)
+    if "instances" in predictions:
+        compact["instances"] = float32_fields(predictions["instances"].to("cpu"))
+    return compact
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    """One row of a drawing's legend (see :meth:`VisualizationDemo.legend`).
+
+    Attributes:
+        name: the class name (``str(class index)`` without metadata).
+        share: the fraction of the image's pixels it covers, in [0, 1].
+        color: its class colour (RGB 0..255), or None for an instance (drawn in a palette colour of its own).
+        score: the instance's or panoptic segment's score, None when the output has none.
+    """
+
+    name: str
+    share: float
+    color: Optional[Tuple[int, int, int]] = None
+    score: Optional[float] = None
+
+
+def _rgb(color) -> Tuple[int, int, int]:
+    return tuple(int(round(float(c))) for c in color)
 
 
 class VisualizationDemo:
@@ -170,11 +246,23 @@ class VisualizationDemo:
                 return kind
         raise KeyError(f"The model output has none of {list(DRAWABLE_OUTPUTS)} to draw; its keys are {sorted(predictions)}")
 
+    def _threshold(self, confidence_threshold: Optional[float]) -> float:
+        """``confidence_threshold``, or the demo's when None.
+
+        Raises:
+            ValueError: a threshold outside [0, 1].
+        """
+        if confidence_threshold is None:
+            return self.confidence_threshold
+        if not 0.0 <= confidence_threshold <= 1.0:
+            raise ValueError(f"confidence_threshold must be in [0, 1], got {confidence_threshold}")
+        return float(confidence_threshold)
+
     def _draw(self, drawer: Union[Visualizer, VideoVisualizer], frame_rgb: Optional[np.ndarray],
-              predictions: dict, kind: str) -> VisImage:
-        """Draw the output ``kind`` of one output dict, with ``frame_rgb`` passed first for a VideoVisualizer."""
+              predictions: dict, kind: str, thr: float) -> VisImage:
+        """Draw the output ``kind`` of one output dict at threshold ``thr``, with ``frame_rgb`` passed
+        first for a VideoVisualizer."""
         args = () if frame_rgb is None else (frame_rgb,)
-        thr = self.confidence_threshold
         if kind == "panoptic_seg":
             panoptic_seg, segments_info = predictions["panoptic_seg"]
             return drawer.draw_panoptic_seg(*args, panoptic_seg.to(self.cpu_device), filter_segments(segments_info, thr))
@@ -183,20 +271,80 @@ class VisualizationDemo:
             return drawer.draw_instance_predictions(*args, instances)
         return drawer.draw_sem_seg(*args, sem_seg_to_labels(predictions["sem_seg"], thr))
 
-    def visualize(self, image_bgr: np.ndarray, predictions: dict, kind: Optional[str] = None) -> VisImage:
-        """Draw one output of ``predictions`` (a model output dict) on ``image_bgr`` ((H, W, 3) uint8 BGR).
-
-        Args:
-            kind: the output to draw; None for :meth:`output_to_draw`'s choice.
-
-        Raises:
-            KeyError: the dict has no such output (or none this demo can draw).
-        """
+    def _kind(self, predictions: dict, kind: Optional[str]) -> str:
+        """``kind``, or :meth:`output_to_draw`'s choice when None; KeyError when ``predictions`` lacks it."""
         kind = kind or self.output_to_draw(predictions)
         if kind not in predictions:
             raise KeyError(f"The model output has no '{kind}' to draw; its keys are {sorted(predictions)}")
+        return kind
+
+    def visualize(self, image_bgr: np.ndarray, predictions: dict, kind: Optional[str] = None, *,
+                  confidence_threshold: Optional[float] = None) -> VisImage:
+        """Draw one output of ``predictions`` (a model output dict, or its :func:`compact_predictions`)
+        on ``image_bgr`` ((H, W, 3) uint8 BGR).
+
+        Args:
+            kind: the output to draw; None for :meth:`output_to_draw`'s choice.
+            confidence_threshold: this drawing's threshold instead of the demo's (see the class).
+
+        Raises:
+            KeyError: the dict has no such output (or none this demo can draw).
+            ValueError: a threshold outside [0, 1].
+        """
+        kind = self._kind(predictions, kind)
         visualizer = Visualizer(image_bgr[:, :, ::-1], self.metadata, instance_mode=self.instance_mode)
-        return self._draw(visualizer, None, predictions, kind)
+        return self._draw(visualizer, None, predictions, kind, self._threshold(confidence_threshold))
+
+    def legend(self, predictions: dict, kind: Optional[str] = None, *,
+               confidence_threshold: Optional[float] = None) -> List[LegendEntry]:
+        """What :meth:`visualize` draws for the same arguments, as legend rows.
+
+        Semantic output: one row per class drawn, with its colour, by decreasing share (the order of
+        the legend drawn on the picture). Panoptic: one row per segment drawn (stuff and things), by
+        decreasing share, with its score when it has one. Instances: one row per instance drawn, by
+        decreasing score, without a colour (each instance gets a palette colour of its own).
+
+        Raises:
+            KeyError, ValueError: as :meth:`visualize`.
+        """
+        kind = self._kind(predictions, kind)
+        thr = self._threshold(confidence_threshold)
+        if kind == "panoptic_seg":
+            panoptic_seg, segments_info = predictions["panoptic_seg"]
+            pan = panoptic_seg.cpu().numpy()
+            lookup = Visualizer(np.zeros(pan.shape + (3,), np.uint8), self.metadata)
+            rows = []
+            # the segments the Visualizer draws, as it finds them
+            for seg in lookup._panoptic_segments(pan, filter_segments(segments_info, thr)):
+                name, color = lookup._segment_name_color(int(seg["category_id"]), seg["isthing"])
+                score = float(seg["score"]) if "score" in seg else None
+                rows.append(LegendEntry(name, seg["area"] / pan.size, _rgb(color), score))
+            return rows
+        if kind == "instances":
+            instances = filter_instances(float32_fields(predictions["instances"].to(self.cpu_device)), thr)
+            height, width = instances.image_size
+            lookup = Visualizer(np.zeros((height, width, 3), np.uint8), self.metadata)
+            masks, _, _, classes = lookup._instance_style(instances)
+            scores = instances.scores.tolist() if instances.has("scores") else [None] * len(instances)
+            rows = []
+            for i, score in enumerate(scores):
+                name = lookup._thing_name_color(int(classes[i]))[0] if classes is not None else "object"
+                share = float(masks[i].mean()) if masks is not None else 0.0
+                rows.append(LegendEntry(name, share, None, score))
+            return sorted(rows, key=lambda row: -(row.score or 0.0))
+        labels = sem_seg_to_labels(predictions["sem_seg"], thr).numpy()
+        lookup = Visualizer(np.zeros(labels.shape + (3,), np.uint8), self.metadata)
+        ignore = getattr(self.metadata, "ignore_label", 255)
+        stuff = getattr(self.metadata, "stuff_classes", None)
+        values, counts = np.unique(labels, return_counts=True)
+        rows = []
+        for order in np.argsort(-counts, kind="stable"):  # draw_sem_seg's order and its undrawn labels
+            label = int(values[order])
+            if label < 0 or label == ignore or (stuff is not None and label >= len(stuff)):
+                continue
+            name, color = lookup._stuff_name_color(label)
+            rows.append(LegendEntry(name, counts[order] / labels.size, _rgb(color)))
+        return rows
 
     def visualize_all(self, image_bgr: np.ndarray, predictions: dict) -> Dict[str, VisImage]:
         """One drawing per drawable output present, keyed by the output's name (in :data:`DRAWABLE_OUTPUTS` order).
@@ -222,23 +370,27 @@ class VisualizationDemo:
         predictions = self.predictor(image)
         return predictions, self.visualize(image, predictions)
 
-    def run_on_video(self, video) -> Iterator[np.ndarray]:
+    def run_on_video(self, video, *, confidence_threshold: Optional[float] = None,
+                     max_frames: Optional[int] = None) -> Iterator[np.ndarray]:
         """Predict on every frame of a video and draw the results, with stable instance colours.
 
         Args:
             video: an opened ``cv2.VideoCapture`` (file or webcam), a video path or a webcam index.
+            confidence_threshold: the threshold of these drawings instead of the demo's.
+            max_frames: stop after this many frames (None: all).
 
         Yields:
             (H, W, 3) uint8 BGR drawings, one per frame.
         """
         video_visualizer = VideoVisualizer(self.metadata, self.instance_mode)
+        thr = self._threshold(confidence_threshold)
 
         def process(frame: np.ndarray, predictions: dict) -> np.ndarray:
             vis = self._draw(video_visualizer, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), predictions,
-                             self.output_to_draw(predictions))
+                             self.output_to_draw(predictions), thr)
             return cv2.cvtColor(vis.get_image(), cv2.COLOR_RGB2BGR)
 
-        frames = iter_frames(video)
+        frames = iter_frames(video, max_frames)
         if not self.parallel:
             for frame in frames:
                 yield process(frame, self.predictor(frame))
