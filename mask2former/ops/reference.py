@@ -41,6 +41,14 @@ def _level_shapes(spatial_shapes: Tensor) -> List[Tuple[int, int]]:
     return [(int(h), int(w)) for h, w in spatial_shapes.tolist()]
 
 
+def _levels_and_grids(value: Tensor, spatial_shapes: Tensor,
+                      sampling_locations: Tensor) -> Tuple[List[Tuple[int, int]], Tuple[Tensor, ...], Tensor]:
+    """The levels' (H, W), ``value`` split into its levels ((N, H*W, M, D) each) and ``grid_sample``'s
+    grids (``2 * loc - 1``: [-1, 1] spans the map to its outer pixel edges, ``align_corners=False``)."""
+    shapes = _level_shapes(spatial_shapes)
+    return shapes, value.split([h * w for h, w in shapes], dim=1), sampling_locations * 2.0 - 1.0
+
+
 def ms_deform_attn_pytorch(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor,
                            sampling_locations: Tensor, attention_weights: Tensor) -> Tensor:
     """Multi-scale deformable attention in plain PyTorch (no input checks; see :func:`ms_deform_attn`).
@@ -69,10 +77,7 @@ def ms_deform_attn_pytorch(value: Tensor, spatial_shapes: Tensor, level_start_in
     del level_start_index  # the boundaries follow from spatial_shapes
     n, _, m, d = value.shape
     lq, num_levels, num_points = sampling_locations.shape[1], sampling_locations.shape[3], sampling_locations.shape[4]
-    shapes = _level_shapes(spatial_shapes)
-    values_per_level = value.split([h * w for h, w in shapes], dim=1)
-    # grid_sample's grid spans [-1, 1] over the map (align_corners=False: to the outer pixel edges)
-    grids = sampling_locations * 2.0 - 1.0
+    shapes, values_per_level, grids = _levels_and_grids(value, spatial_shapes, sampling_locations)
     samples = []
     for level, (h, w) in enumerate(shapes):
         # (N, H*W, M, D) -> (N*M, D, H, W)
@@ -116,9 +121,7 @@ def ms_deform_attn_pytorch_backward(grad_output: Tensor, value: Tensor, spatial_
     del level_start_index  # the boundaries follow from spatial_shapes
     n, _, m, d = value.shape
     lq, num_levels, num_points = sampling_locations.shape[1], sampling_locations.shape[3], sampling_locations.shape[4]
-    shapes = _level_shapes(spatial_shapes)
-    values_per_level = value.split([h * w for h, w in shapes], dim=1)
-    grids = sampling_locations * 2.0 - 1.0
+    shapes, values_per_level, grids = _levels_and_grids(value, spatial_shapes, sampling_locations)
     # (N, Lq, M * D) -> (N*M, D, Lq, 1): broadcast over the points as the forward's weights
     grad = grad_output.reshape(n, lq, m, d).permute(0, 2, 3, 1).reshape(n * m, d, lq, 1)
     weights = attention_weights.transpose(1, 2).reshape(n * m, 1, lq, num_levels, num_points)
