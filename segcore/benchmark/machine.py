@@ -8,7 +8,7 @@ from typing import List, NamedTuple, Optional
 
 import torch
 
-__all__ = ["CpuInfo", "machine_info", "read_cpuinfo"]
+__all__ = ["CpuInfo", "describe_cpu", "machine_info", "read_cpuinfo"]
 
 
 class CpuInfo(NamedTuple):
@@ -28,6 +28,28 @@ def read_cpuinfo(path: str = "/proc/cpuinfo") -> Optional[CpuInfo]:
     names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
     flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags") and ":" in line), [])
     return CpuInfo(names, frozenset(flags))
+
+
+def describe_cpu(cpuinfo: Optional[CpuInfo] = None) -> str:
+    """The CPU in words, with the vector instructions that change float rounding between machines,
+    e.g. ``"AMD EPYC, 2 logical CPUs, AVX2 + FMA, no AVX-512"``.
+
+    Args:
+        cpuinfo: what :func:`read_cpuinfo` returned (read now when None); where it is unavailable
+            the model comes from :func:`platform.processor` and the instructions are not named.
+    """
+    cpuinfo = read_cpuinfo() if cpuinfo is None else cpuinfo
+    count = f"{os.cpu_count()} logical CPUs"
+    if cpuinfo is None:
+        return ", ".join(part for part in (platform.processor(), count) if part)
+    model = cpuinfo.model_names[0] if cpuinfo.model_names else platform.processor() or "unknown CPU"
+    flags = cpuinfo.flags
+    vector = [name for flag, name in (("avx2", "AVX2"), ("fma", "FMA")) if flag in flags]
+    avx512 = sorted(flag.upper() for flag in flags if flag.startswith("avx512"))
+    extra = [name for flag, name in (("amx_bf16", "AMX-BF16"),) if flag in flags]
+    parts = [model, count, " + ".join(vector) if vector else "no AVX2",
+             " + ".join(avx512) if avx512 else "no AVX-512", *extra]
+    return ", ".join(parts)
 
 
 def machine_info(device: str, threads: int) -> dict:

@@ -205,11 +205,14 @@ def update_readme(readme_path: str, table: str) -> None:
 
 
 def machine_description() -> str:
-    """CPU cores, platform, Python and torch versions, and the date: where the figures were measured."""
+    """The CPU (model, logical CPUs, vector instructions), GPU, platform, Python and torch versions,
+    and the date: where the figures were measured."""
     import torch
 
-    device = f"a {os.cpu_count()}-core CPU" + (f" and {torch.cuda.get_device_name(0)}" if torch.cuda.is_available()
-                                                else " (no GPU)")
+    from segcore.benchmark.machine import describe_cpu
+
+    device = describe_cpu() + (f", and {torch.cuda.get_device_name(0)}" if torch.cuda.is_available()
+                               else " (no GPU)")
     return (f"{device}, {platform.system()} {platform.machine()}, Python {platform.python_version()}, "
             f"torch {torch.__version__}, {datetime.date.today().isoformat()}")
 

@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from segcore.benchmark.machine import CpuInfo, describe_cpu
 from segcore.benchmark import MemoryMeter, machine_info, profile_call, read_cpuinfo, summarize, timed
 from segcore.benchmark.inputs import batches_of, synthetic_images, synthetic_training_batch
 
@@ -56,6 +57,14 @@ def test_cpuinfo(tmp_path):
     assert read_cpuinfo(str(tmp_path / "missing")) is None
     machine = machine_info("cpu", 2)
     assert machine["torch_threads"] == 2 and machine["torch"] == torch.__version__ and "avx512" in machine
+
+
+def test_describe_cpu_names_the_vector_instructions():
+    avx2 = describe_cpu(CpuInfo(["AMD EPYC"], frozenset({"fma", "avx", "avx2", "sse4_1"})))
+    assert avx2.startswith("AMD EPYC, ") and "AVX2 + FMA" in avx2 and "no AVX-512" in avx2
+    avx512 = describe_cpu(CpuInfo(["Intel Xeon"], frozenset({"avx2", "fma", "avx512f", "avx512bw", "amx_bf16"})))
+    assert "AVX512BW + AVX512F" in avx512 and "no AVX-512" not in avx512 and avx512.endswith("AMX-BF16")
+    assert "no AVX2" in describe_cpu(CpuInfo(["old"], frozenset({"sse4_1"})))
 
 
 def test_inputs():
