@@ -148,8 +148,12 @@ setup(
         # the tests compare against Hugging Face's independent Swin and use every optional evaluator; they drive
         # demo/app.py's page in headless Chromium with Selenium (the browser itself: Debian's chromium and
         # chromium-driver, which .ci/run installs)
+        # tools/deploy/export_model.py (ONNX: the dynamo-based exporter needs onnxscript; onnxruntime checks the file
+        # and runs it in segcore.export.ExportedPredictor and tools/deploy/onnx_semantic.py)
+        "export": ["onnx>=1.16", "onnxruntime>=1.17", "onnxscript>=0.2"],
         "test": ["pytest>=7", "hypothesis>=6.80", "transformers>=4.40", "cityscapesScripts>=2.2", "pyquaternion",
-                 "faster-coco-eval>=1.6", "gradio>=6.0,<7", "selenium>=4.11"],
+                 "faster-coco-eval>=1.6", "gradio>=6.0,<7", "selenium>=4.11",
+                 "onnx>=1.16", "onnxruntime>=1.17", "onnxscript>=0.2"],
     },
     ext_modules=ext_modules,
     cmdclass=cmdclass,
@@ -158,6 +162,7 @@ setup(
             "mask_former = mask_former.config:FAMILY",
             "mask2former = mask2former.config:FAMILY",
             "semask = semask.config:FAMILY",
+            "mask2former_video = mask2former_video.config:FAMILY",
         ],
     },
 )

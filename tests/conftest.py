@@ -49,3 +49,32 @@ def quickstart_panoptic_registered(quickstart_root):
     reregister(str(quickstart_root))
     yield
     reregister(None)
+
+
+@pytest.fixture(scope="session")
+def quickstart_video_root(tmp_path_factory):
+    """The quickstart video set, small: 4 training and 2 validation videos of 4 frames, 64 pixels
+    (``<root>/quickstart_ytvis``), shared by the tests (read-only)."""
+    from segcore.quickstart.video_dataset import generate_quickstart_videos
+
+    root = tmp_path_factory.mktemp("quickstart_video_datasets")
+    generate_quickstart_videos(str(root), num_train=4, num_val=2, num_frames=4, size=64)
+    return root
+
+
+@pytest.fixture(scope="module")
+def quickstart_ytvis_registered(quickstart_video_root):
+    """``quickstart_ytvis_{train,val}`` registered with their paths (metadata too) under
+    ``quickstart_video_root`` for the tests of a module, restored afterwards."""
+    from segcore.data import DatasetCatalog, MetadataCatalog
+    from segcore.data.datasets import quickstart as qs
+
+    def reregister(root):
+        for name in qs.QUICKSTART_YTVIS_SPLITS:
+            DatasetCatalog.remove(name)
+            MetadataCatalog.remove(name)
+        qs.register_all_quickstart_ytvis(root)
+
+    reregister(str(quickstart_video_root))
+    yield quickstart_video_root
+    reregister(None)

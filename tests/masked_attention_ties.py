@@ -37,8 +37,10 @@ def decision_margins(run: Callable[[], Any]) -> Tuple[Any, torch.Tensor]:
     original, per_layer = decoder_module.masked_attention_mask, []
 
     def watching(mask_logits, size, num_heads):
-        resized = F.interpolate(mask_logits, size=tuple(size), mode="bilinear", align_corners=False)
-        per_layer.append(resized[0].abs().flatten(1).amin(-1))
+        # (B, Q, H, W) masks, or (B, Q, T, H, W) mask tubes resized frame by frame (the video decoder)
+        frames = mask_logits if mask_logits.dim() == 4 else mask_logits.flatten(0, 1)
+        resized = F.interpolate(frames, size=tuple(size), mode="bilinear", align_corners=False)
+        per_layer.append(resized.reshape(*mask_logits.shape[:2], -1)[0].abs().amin(-1))
         return original(mask_logits, size, num_heads)
 
     decoder_module.masked_attention_mask = watching

@@ -73,16 +73,22 @@ class PointSampledHungarianMatcher(HungarianMatcher):
         """The (N, M) float32 matching cost of one image, mask costs on :meth:`sample_points`.
 
         Args:
-            pred_logits: (N, K+1) class logits. pred_masks: (N, h, w) mask logits.
-            tgt_ids: (M,) int64 class indices. tgt_masks: (M, H, W) bool or float masks.
+            pred_logits: (N, K+1) class logits. pred_masks: (N, h, w) mask logits, or (N, T, h, w)
+                mask tubes (video: the same points are read in every frame of a tube, as the
+                original ``VideoHungarianMatcher``; a tube's costs are over its T x K values).
+            tgt_ids: (M,) int64 class indices. tgt_masks: (M, H, W) bool or float masks ((M, T, H, W)
+                with tubes).
         """
         with torch.autocast(device_type=pred_masks.device.type, enabled=False):
             cost_class = -pred_logits.float().softmax(-1)[:, tgt_ids]
             points = self.sample_points(pred_masks.device)
-            # the masks of one image as channels of one map: every mask is read at the same points
-            out_points = point_sample(pred_masks.float()[None], points, align_corners=False)[0]
-            tgt_points = point_sample(tgt_masks.to(device=pred_masks.device, dtype=torch.float32)[None], points,
-                                      align_corners=False)[0]
+            # the masks (every frame of every tube) of one image as channels of one map: every
+            # mask is read at the same points
+            out_points = point_sample(pred_masks.float().flatten(0, -3)[None], points, align_corners=False)[0]
+            tgt_points = point_sample(tgt_masks.to(device=pred_masks.device, dtype=torch.float32).flatten(0, -3)[None],
+                                      points, align_corners=False)[0]
+            out_points = out_points.reshape(pred_masks.shape[0], -1)
+            tgt_points = tgt_points.reshape(tgt_masks.shape[0], -1)
             cost_mask = batch_sigmoid_ce_loss(out_points, tgt_points)
             cost_dice = batch_dice_loss(out_points, tgt_points)
             return self.cost_mask * cost_mask + self.cost_class * cost_class + self.cost_dice * cost_dice

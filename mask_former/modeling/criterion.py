@@ -73,13 +73,14 @@ def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, num_masks: f
 
 
 def pad_target_masks(masks: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Zero-pad per-image (M_b, H_b, W_b) masks to a common (H, W) and concatenate: (sum M_b, H, W)."""
+    """Zero-pad per-image (M_b, H_b, W_b) masks (or (M_b, T, H_b, W_b) mask tubes) to a common (H, W)
+    and concatenate: (sum M_b, H, W) (or (sum M_b, T, H, W))."""
     h = max(m.shape[-2] for m in masks)
     w = max(m.shape[-1] for m in masks)
     out = []
     for m in masks:
-        padded = m.new_zeros((m.shape[0], h, w))
-        padded[:, : m.shape[-2], : m.shape[-1]] = m
+        padded = m.new_zeros((*m.shape[:-2], h, w))
+        padded[..., : m.shape[-2], : m.shape[-1]] = m
         out.append(padded)
     return torch.cat(out)
 

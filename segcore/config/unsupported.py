@@ -30,7 +30,9 @@ _DEFORM = "deformable convolutions are not implemented"
 
 #: ``{full key: UnsupportedKey}`` of the keys nothing reads.
 UNSUPPORTED_KEYS: Dict[str, UnsupportedKey] = {
-    "MODEL.MASK_ON": UnsupportedKey(_DETECTION),
+    # True (the video configs of the Mask2Former release set it) means what every model here does:
+    # predict masks; Detectron2's switch of an R-CNN mask head has nothing else to switch
+    "MODEL.MASK_ON": UnsupportedKey(_DETECTION, equivalent_values=(True,)),
     "MODEL.KEYPOINT_ON": UnsupportedKey(_DETECTION),
     "MODEL.LOAD_PROPOSALS": UnsupportedKey(_PROPOSALS),
     "TEST.KEYPOINT_OKS_SIGMAS": UnsupportedKey(_DETECTION),

@@ -581,19 +581,39 @@ class DefaultTrainer(TrainerBase):
         return build_lr_scheduler(cfg, optimizer)
 
     @classmethod
-    def build_train_loader(cls, cfg):
-        """``build_detection_train_loader`` with the mapper of ``INPUT.DATASET_MAPPER_NAME``
-        (``segcore.data.build_dataset_mapper(cfg, is_train=True)``)."""
-        from segcore.data import build_dataset_mapper, build_detection_train_loader
+    def build_dataset_mapper(cls, cfg, is_train: bool):
+        """The mapper of the training (``is_train``) or test loader.
 
-        return build_detection_train_loader(cfg, mapper=build_dataset_mapper(cfg, True))
+        A meta-architecture that reads inputs no image mapper makes (a video model's clips)
+        declares its mapper with a classmethod ``dataset_mapper(cfg, is_train)``; it is used in
+        both loaders. Otherwise: for training the mapper of ``INPUT.DATASET_MAPPER_NAME``
+        (``segcore.data.build_dataset_mapper(cfg, True)``), for testing None (the test loader's
+        default ``DatasetMapper``).
+        """
+        from segcore.data import build_dataset_mapper
+        from segcore.modeling import META_ARCH_REGISTRY
+
+        name = cfg.MODEL.META_ARCHITECTURE
+        declare = getattr(META_ARCH_REGISTRY.get(name), "dataset_mapper", None) if name in META_ARCH_REGISTRY else None
+        if callable(declare):
+            return declare(cfg, is_train)
+        return build_dataset_mapper(cfg, True) if is_train else None
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        """``build_detection_train_loader`` with :meth:`build_dataset_mapper`'s training mapper (the
+        one of ``INPUT.DATASET_MAPPER_NAME`` unless the meta-architecture declares its own)."""
+        from segcore.data import build_detection_train_loader
+
+        return build_detection_train_loader(cfg, mapper=cls.build_dataset_mapper(cfg, True))
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name: str):
-        """``segcore.data.build_detection_test_loader(cfg, dataset_name)``."""
+        """``segcore.data.build_detection_test_loader(cfg, dataset_name)``, with the
+        meta-architecture's own test mapper when it declares one (:meth:`build_dataset_mapper`)."""
         from segcore.data import build_detection_test_loader
 
-        return build_detection_test_loader(cfg, dataset_name)
+        return build_detection_test_loader(cfg, dataset_name, mapper=cls.build_dataset_mapper(cfg, False))
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name: str, output_folder: str | None = None) -> DatasetEvaluator:

@@ -1,12 +1,13 @@
 """The quickstart dataset generator: real bundled photographs with pasted objects, written in the
-ADE20K semantic, COCO panoptic and COCO instance formats.
+ADE20K semantic, COCO panoptic and COCO instance formats, and videos of moving objects in the
+YouTube-VIS format (:mod:`.video`, :mod:`.video_dataset`).
 
 Write the dataset with ``python -m segcore.quickstart.generate --root datasets`` or
 :func:`generate_quickstart`. This package imports scikit-image (and reads matplotlib's sample
 data); nothing in the engine imports it. Its names are imported on first use (``runs``, the
 quickstart table and runs, is light). Reading the written dataset does not need it: the
 datasets ``quickstart_sem_seg_{train,val}``, ``quickstart_panoptic_{train,val}`` and
-``quickstart_instance_{train,val}`` are registered by ``import segcore.data``
+``quickstart_instance_{train,val}`` (and the videos' ``quickstart_ytvis_{train,val}``) are registered by ``import segcore.data``
 (:mod:`segcore.data.datasets.quickstart`, which also holds the category table's loader,
 :func:`~segcore.data.datasets.quickstart.load_quickstart_categories`).
 """
@@ -18,7 +19,9 @@ from typing import Any
 _EXPORTS = {
     "ADESemSegWriter": "writers", "MANIFEST_NAME": "dataset", "PastedObject": "scene", "SceneParams": "scene",
     "SceneRecord": "scene", "Segment": "scene", "ade_file_stem": "writers", "generate_quickstart": "dataset",
-    "iter_scenes": "dataset", "render_scene": "scene",
+    "iter_scenes": "dataset", "render_scene": "scene", "Track": "video", "VideoParams": "video",
+    "VideoRecord": "video", "render_video": "video", "YTVISWriter": "video_dataset",
+    "generate_quickstart_videos": "video_dataset", "iter_videos": "video_dataset",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,7 +1,10 @@
 """Command line: write the quickstart dataset.
 
     python -m segcore.quickstart.generate --root datasets [--num-train 200] [--num-val 50]
-        [--seed 0] [--size 224] [--overwrite]
+        [--seed 0] [--size 224] [--overwrite] [--videos [--num-train-videos 60] [--num-val-videos 12]]
+
+``--videos`` also writes the video set (YouTube-VIS layout, ``<root>/quickstart_ytvis``:
+:func:`segcore.quickstart.video_dataset.generate_quickstart_videos`).
 
 A complete dataset made with the same arguments is reused unless ``--overwrite`` is given; an
 incomplete one (no completion marker, e.g. after an interruption) is regenerated.
@@ -18,6 +21,7 @@ from typing import List, Optional
 from segcore.data.datasets.quickstart import GENERATE_COMMAND
 
 from .dataset import generate_quickstart
+from .video_dataset import generate_quickstart_videos
 
 __all__ = ["generate_quickstart", "build_argument_parser", "main"]
 
@@ -39,6 +43,10 @@ def build_argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
     parser.add_argument("--size", type=int, default=224, help="longer image side in pixels (default: 224)")
     parser.add_argument("--overwrite", action="store_true", help="regenerate even if a complete dataset exists")
+    parser.add_argument("--videos", action="store_true",
+                        help="also write the video set (YouTube-VIS layout) under <root>/quickstart_ytvis")
+    parser.add_argument("--num-train-videos", type=int, default=60, help="training videos (default: 60)")
+    parser.add_argument("--num-val-videos", type=int, default=12, help="validation videos (default: 12)")
     return parser
 
 
@@ -57,6 +65,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             size=args.size,
             overwrite=args.overwrite,
         )
+        videos = generate_quickstart_videos(args.root, num_train=args.num_train_videos, num_val=args.num_val_videos,
+                                            seed=args.seed, overwrite=args.overwrite) if args.videos else None
     except (ValueError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -73,6 +83,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"  completion marker: {result['manifest']}")
     print("  registered as: quickstart_sem_seg_train, quickstart_sem_seg_val "
           "(root from $DETECTRON2_DATASETS, default ./datasets)")
+    if videos is not None:
+        action = "Wrote" if videos["generated"] else "Found complete (not regenerated; use --overwrite)"
+        print(f"{action}: quickstart videos in {videos['dataset_dir']} (YouTube-VIS layout)")
+        for split, info in videos["splits"].items():
+            print(f"  {split}: {info['num_videos']} videos, {info['num_frames']} frames, {info['num_tracks']} tracks")
+            print(f"    frames: {info['image_root']}")
+            print(f"    json:   {info['json_file']}")
+        print("  registered as: quickstart_ytvis_train, quickstart_ytvis_val")
     return 0
 
 

@@ -15,12 +15,12 @@ import json
 import os
 import platform
 import time
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["ABLATIONS", "ALL_OUTPUT_DIR", "QUICKSTARTS", "README_BEGIN", "README_END", "SUMMARY_METRICS",
+__all__ = ["ABLATIONS", "ALL_OUTPUT_DIR", "QUICKSTARTS", "README_BEGIN", "README_END", "SUMMARY_METRICS", "VIDEO_TASKS",
            "machine_description", "majority_class_miou", "print_summary", "quickstart_config", "render_results_table",
            "run_quickstart", "update_readme"]
 
@@ -37,7 +37,10 @@ QUICKSTARTS = {
     ("maskformer-swin", "semantic"): ("maskformer_swin_quickstart.yaml", "output/quickstart_maskformer_swin"),
     ("semask", "semantic"): ("semask_maskformer_swin_quickstart.yaml", "output/quickstart_semask"),
     ("semask-fpn", "semantic"): ("semask_fpn_swin_quickstart.yaml", "output/quickstart_semask_fpn"),
+    ("mask2former-video", "video"): ("video_maskformer2_R18_quickstart.yaml", "output/quickstart_video_maskformer2"),
 }
+#: the tasks whose quickstart trains on the generated videos (YouTube-VIS layout) rather than the images
+VIDEO_TASKS = ("video",)
 #: (model, its baseline): the same model without one idea, trained with the same budget; the README
 #: table states the mIoU difference (SeMask's Semantic Layers and semantic-prior loss)
 ABLATIONS = (("semask", "maskformer-swin"),)
@@ -82,29 +85,42 @@ def _closing_new_log_files():
 
 def run_quickstart(model: str, task: str, *, config_file: str, output_dir: str, datasets_root: str,
                    train: Callable[[List[str]], object], draw: Callable[[List[str]], object], num_gpus: int = 1,
-                   demo_images: int = 8, opts: Sequence[str] = ()) -> dict:
+                   demo_images: int = 8, opts: Sequence[str] = (),
+                   draw_video: Optional[Callable[[List[str]], object]] = None) -> dict:
     """Generate the data (if needed), train + evaluate ``config_file``, draw ``demo_images`` validation
-    images, and return (and write to ``<output_dir>/quickstart_summary.json``) the summary.
+    images (a video task: one validation video), and return (and write to
+    ``<output_dir>/quickstart_summary.json``) the summary.
 
     Args:
         model, task: the quickstart's names (for the summary). config_file: its config.
-        output_dir: ``OUTPUT_DIR`` of the run. datasets_root: where the dataset is (generated if absent).
+        output_dir: ``OUTPUT_DIR`` of the run. datasets_root: where the dataset is (generated if absent;
+            the video set for a task of :data:`VIDEO_TASKS`).
         train: ``train_net.py``'s command line as a function of its arguments (``train_net.cli``).
         draw: ``demo/demo.py``'s (``demo.main``).
         num_gpus: training processes. demo_images: validation images drawn. opts: config overrides.
+        draw_video: ``demo_video/demo.py``'s (its ``main``), for a video task.
 
     Returns:
         ``{"model", "task", <metrics: mIoU, pACC, PQ, SQ, RQ, PQ_th, PQ_st, AP, AP50, AP75 as
-        evaluated>, "majority_class_mIoU" (semantic output only), "seconds": {step: s},
-        "total_seconds", "pictures"}``.
+        evaluated (video AP for a video task)>, "majority_class_mIoU" (semantic output only),
+        "seconds": {step: s}, "total_seconds", "pictures"}``.
 
     Raises:
         RuntimeError: training wrote no evaluation result.
+        ValueError: a video task without ``draw_video``.
     """
+    video = task in VIDEO_TASKS
+    if video and draw_video is None:
+        raise ValueError(f"The {model} {task} quickstart draws a video: pass draw_video (demo_video/demo.py's main)")
     os.environ["DETECTRON2_DATASETS"] = os.path.abspath(datasets_root)
+    # evaluators read metadata paths bound at import: bind them to this root (worker processes
+    # started by the launcher import after the variable is set)
+    from segcore.data.datasets.quickstart import register_quickstart_datasets
+
+    register_quickstart_datasets(os.path.abspath(datasets_root))
     times = {}
     t0 = time.perf_counter()
-    info = generate_quickstart(datasets_root)
+    info = generate_quickstart_videos(datasets_root) if video else generate_quickstart(datasets_root)
     times["generate"] = time.perf_counter() - t0
 
     overrides = ["OUTPUT_DIR", output_dir, *opts]
@@ -122,11 +138,16 @@ def run_quickstart(model: str, task: str, *, config_file: str, output_dir: str, 
     if not result:
         raise RuntimeError(f"No evaluation result found in {output_dir}/metrics.json")
 
-    val_images = sorted(glob.glob(os.path.join(info["image_dirs"]["validation"], "*.jpg")))[:demo_images]
     demo_dir = os.path.join(output_dir, "demo")
+    weights = ["--opts", "MODEL.WEIGHTS", os.path.join(output_dir, "model_final.pth"), *opts]
     t0 = time.perf_counter()
-    draw(["--config-file", config_file, "--input", *val_images, "--output", demo_dir,
-                   "--opts", "MODEL.WEIGHTS", os.path.join(output_dir, "model_final.pth"), *opts])
+    if video:  # the first validation video: its drawn frames and visualization.mp4
+        first = sorted(glob.glob(os.path.join(info["splits"]["valid"]["image_root"], "*")))[0]
+        draw_video(["--config-file", config_file, "--input", os.path.join(first, "*.jpg"), "--output", demo_dir,
+                    "--save-frames", *weights])
+    else:
+        val_images = sorted(glob.glob(os.path.join(info["image_dirs"]["validation"], "*.jpg")))[:demo_images]
+        draw(["--config-file", config_file, "--input", *val_images, "--output", demo_dir, *weights])
     times["demo"] = time.perf_counter() - t0
 
     summary = {"model": model, "task": task, "config": _display_path(config_file), **result}
@@ -148,7 +169,8 @@ def print_summary(summary: dict) -> None:
         print(f"validation PQ: {summary['PQ']:.1f}  SQ: {summary['SQ']:.1f}  RQ: {summary['RQ']:.1f}  "
               f"(things PQ {summary['PQ_th']:.1f}, stuff PQ {summary['PQ_st']:.1f})")
     if "AP" in summary:
-        print(f"validation mask AP: {summary['AP']:.1f}  AP50: {summary['AP50']:.1f}  AP75: {summary['AP75']:.1f}")
+        kind = "video" if summary["task"] in VIDEO_TASKS else "mask"
+        print(f"validation {kind} AP: {summary['AP']:.1f}  AP50: {summary['AP50']:.1f}  AP75: {summary['AP75']:.1f}")
     if "mIoU" in summary:
         print(f"validation mIoU: {summary['mIoU']:.1f}  (pixel accuracy {summary['pACC']:.1f})")
         print(f"mIoU of predicting the most frequent class everywhere: {summary['majority_class_mIoU']:.1f}")
@@ -168,8 +190,9 @@ def render_results_table(summaries: List[dict], machine: str) -> str:
         return f"{s[key]:.1f}" if key in s else ""
 
     lines = [f"Measured by `python tools/quickstart.py --all --update-readme` on {machine}, each run in a",
-             "fresh output folder (200 training and 50 validation images, seeds fixed):", "",
-             "| model | task | config | mIoU | PQ | SQ | RQ | PQ things | PQ stuff | mask AP | AP50 | train + eval | total |",
+             "fresh output folder (200 training and 50 validation images; the video task 60 training and 12",
+             "validation videos of 5 frames; seeds fixed):", "",
+             "| model | task | config | mIoU | PQ | SQ | RQ | PQ things | PQ stuff | AP (mask; video) | AP50 | train + eval | total |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         metrics = " | ".join(value(s, k) for k in ("mIoU", "PQ", "SQ", "RQ", "PQ_th", "PQ_st", "AP", "AP50"))
@@ -221,6 +244,13 @@ def generate_quickstart(root: str, **kwargs) -> dict:
     """:func:`segcore.quickstart.dataset.generate_quickstart`, imported when called (the generator
     imports scikit-image; the quickstart table alone does not need it)."""
     from .dataset import generate_quickstart as generate
+
+    return generate(root, **kwargs)
+
+
+def generate_quickstart_videos(root: str, **kwargs) -> dict:
+    """:func:`segcore.quickstart.video_dataset.generate_quickstart_videos`, imported when called."""
+    from .video_dataset import generate_quickstart_videos as generate
 
     return generate(root, **kwargs)
 

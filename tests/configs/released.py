@@ -9,7 +9,9 @@ One fixture per original repository, written by ``tools/dev/compare_configs_with
 - ``semask_maskformer_original_configs.json``, ``semask_mask2former_original_configs.json``: the
   SeMask configs of Picsart-AI-Research/SeMask-Segmentation's SeMask-MaskFormer and
   SeMask-Mask2Former (:data:`SEMASK_MASKFORMER_FIXTURE`, :data:`SEMASK_MASK2FORMER_FIXTURE`), whose
-  ``folders`` (the ``semask_swin/`` folders) lie inside MaskFormer's and Mask2Former's top-level ones.
+  ``folders`` (the ``semask_swin/`` folders) lie inside MaskFormer's and Mask2Former's top-level ones;
+- ``mask2former_video_original_configs.json``: Mask2Former's video configs (``youtubevis_2019/``,
+  ``youtubevis_2021/``; :data:`MASK2FORMER_VIDEO_FIXTURE`).
 
 Each stores the original's default config once (``defaults``) and, per original config file, the
 keys whose value differs from it (``configs``), so that the released value of key K for file F is
@@ -30,8 +32,11 @@ MASKFORMER_FIXTURE = os.path.join(FIXTURES, "maskformer_original_configs.json")
 MASK2FORMER_FIXTURE = os.path.join(FIXTURES, "mask2former_original_configs.json")
 SEMASK_MASKFORMER_FIXTURE = os.path.join(FIXTURES, "semask_maskformer_original_configs.json")
 SEMASK_MASK2FORMER_FIXTURE = os.path.join(FIXTURES, "semask_mask2former_original_configs.json")
-#: Every release fixture, one per original project.
-RELEASE_FIXTURES = (MASKFORMER_FIXTURE, MASK2FORMER_FIXTURE, SEMASK_MASKFORMER_FIXTURE, SEMASK_MASK2FORMER_FIXTURE)
+MASK2FORMER_VIDEO_FIXTURE = os.path.join(FIXTURES, "mask2former_video_original_configs.json")
+#: Every release fixture, one per original project (Mask2Former's video configs, read by its
+#: train_net_video.py with one more config function, have their own).
+RELEASE_FIXTURES = (MASKFORMER_FIXTURE, MASK2FORMER_FIXTURE, SEMASK_MASKFORMER_FIXTURE, SEMASK_MASK2FORMER_FIXTURE,
+                    MASK2FORMER_VIDEO_FIXTURE)
 #: Folders inside the releases' folders that hold the configs of an original with no fixture here:
 #: SeMask-FPN's (mmsegmentation python configs, checked by tests/semask/test_semask_fpn_configs.py).
 OTHER_RELEASE_FOLDERS = ("ade20k-150/semask_fpn", "cityscapes-19/semask_fpn")

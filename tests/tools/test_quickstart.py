@@ -64,3 +64,20 @@ def test_semask_quickstart_trains_the_semantic_prior(quickstart, quickstart_root
     assert (summary["model"], summary["task"]) == ("semask", "semantic") and 0.0 <= summary["mIoU"] <= 100.0
     records = [json.loads(line) for line in (out / "metrics.json").read_text().splitlines() if line.strip()]
     assert any(r.get("loss_cate", 0.0) > 0.0 for r in records)  # the semantic-prior loss was trained
+
+
+def test_video_quickstart_reports_video_ap_and_draws_a_video(quickstart_video_root, quickstart_ytvis_registered,
+                                                            tmp_path, monkeypatch):
+    real = runs.generate_quickstart_videos
+    monkeypatch.setattr(runs, "generate_quickstart_videos",
+                        lambda root: real(root, num_train=4, num_val=2, num_frames=4, size=64))  # the shared set
+    quickstart = load_script("quickstart_cli", "tools/quickstart.py")
+    out = tmp_path / "video"
+    summary = quickstart.main(["--model", "mask2former-video", "--datasets-root", str(quickstart_video_root),
+                               "--output-dir", str(out), *TINY, "MODEL.MASK_FORMER.DEC_LAYERS", "2",
+                               "MODEL.MASK_FORMER.TRAIN_NUM_POINTS", "64", "MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS",
+                               "1", "INPUT.MAX_SIZE_TRAIN", "128", "INPUT.MAX_SIZE_TEST", "128"])
+    assert (summary["model"], summary["task"]) == ("mask2former-video", "video")  # the model's only task
+    assert {"AP", "AP50", "AP75"} <= set(summary) and "mIoU" not in summary
+    assert sorted(os.listdir(out / "demo")) == ["00000.jpg", "00001.jpg", "00002.jpg", "00003.jpg",
+                                                "visualization.mp4"]

@@ -150,12 +150,21 @@ FAMILIES: Dict[str, Family] = {
         config_functions=(_DEEPLAB, ConfigFunction("original", "mask_former/config.py", "add_mask_former_config")),
     ),
     # Mask2Former's train_net.py: get_cfg(), add_deeplab_config, add_maskformer2_config. Its
-    # youtubevis_* configs belong to train_net_video.py (video Mask2Former, not part of this project).
+    # youtubevis_* configs belong to train_net_video.py (the "mask2former_video" family below).
     "mask2former": Family(
         name="mask2former",
         repository="facebookresearch/Mask2Former",
         config_functions=(_DEEPLAB, ConfigFunction("original", "mask2former/config.py", "add_maskformer2_config")),
         excluded_folders=("youtubevis_2019", "youtubevis_2021"),
+    ),
+    # Mask2Former's train_net_video.py: get_cfg(), add_deeplab_config, add_maskformer2_config,
+    # add_maskformer2_video_config; its configs are the youtubevis_* folders.
+    "mask2former_video": Family(
+        name="mask2former_video",
+        repository="facebookresearch/Mask2Former",
+        config_functions=(_DEEPLAB, ConfigFunction("original", "mask2former/config.py", "add_maskformer2_config"),
+                          ConfigFunction("original", "mask2former_video/config.py", "add_maskformer2_video_config")),
+        included_folders=("youtubevis_2019", "youtubevis_2021"),
     ),
     # SeMask-Segmentation/SeMask-MaskFormer's train_net.py: get_cfg(), add_deeplab_config, its
     # add_mask_former_config (MaskFormer's plus CATE_WEIGHT, SEM_WINDOW_SIZE, NUM_SEM_BLOCKS).

@@ -37,26 +37,36 @@ def masked_attention_mask(mask_logits: Tensor, size: Sequence[int], num_heads: i
     whose mask is empty everywhere attends to every position instead (as the original code does; it
     also avoids an all-masked softmax).
 
+    Video (Mask2Former for VIS, Cheng et al. 2021, Sec. 3): a query predicts a mask tube over the T
+    frames of a clip and attends to the features of all frames at once; each frame's mask is
+    resized, and the positions are frame-major (t, y, x), as the video decoder lays out its memory.
+    A query is unmasked everywhere only when its whole tube is empty.
+
     Args:
-        mask_logits: float (B, Q, H, W), the predicted mask logits (at the mask features' resolution).
+        mask_logits: float (B, Q, H, W), the predicted mask logits (at the mask features' resolution),
+            or (B, Q, T, H, W) for mask tubes.
         size: (h, w) of the feature map the next layer attends to; the logits are resized to it
-            bilinearly (``align_corners=False``).
+            bilinearly (``align_corners=False``), frame by frame.
         num_heads: attention heads; the mask is repeated per head.
 
     Returns:
-        bool (B * num_heads, Q, h * w), True where the query may NOT attend, entry ``b * num_heads + k``
-        for image b and head k (``nn.MultiheadAttention``'s layout of a 3-D ``attn_mask``); detached.
+        bool (B * num_heads, Q, h * w) (tubes: (B * num_heads, Q, T * h * w)), True where the query may
+        NOT attend, entry ``b * num_heads + k`` for image (clip) b and head k (``nn.MultiheadAttention``'s
+        layout of a 3-D ``attn_mask``); detached.
 
     Raises:
-        ValueError: mask_logits is not 4-D, or num_heads < 1.
+        ValueError: mask_logits is not 4-D or 5-D, or num_heads < 1.
     """
-    if mask_logits.dim() != 4:
-        raise ValueError("masked_attention_mask: mask_logits must be (B, Q, H, W), got shape "
+    if mask_logits.dim() not in (4, 5):
+        raise ValueError("masked_attention_mask: mask_logits must be (B, Q, H, W) or (B, Q, T, H, W), got shape "
                          f"{tuple(mask_logits.shape)}")
     if num_heads < 1:
         raise ValueError(f"masked_attention_mask: num_heads must be >= 1, got {num_heads}")
-    resized = F.interpolate(mask_logits.detach(), size=tuple(size), mode="bilinear", align_corners=False)
-    blocked = resized.sigmoid().flatten(2) < MASK_FOREGROUND_THRESHOLD
+    batch, queries = mask_logits.shape[:2]
+    # a tube's frames are the channels of one (B * Q) map: every frame is resized on its own
+    frames = mask_logits.detach() if mask_logits.dim() == 4 else mask_logits.detach().flatten(0, 1)
+    resized = F.interpolate(frames, size=tuple(size), mode="bilinear", align_corners=False)
+    blocked = resized.sigmoid().reshape(batch, queries, -1) < MASK_FOREGROUND_THRESHOLD
     blocked = blocked & ~blocked.all(dim=-1, keepdim=True)
     return blocked.repeat_interleave(num_heads, dim=0)
 
@@ -219,7 +229,7 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         # inference (final_predictions_only): no intermediate predictions, only the attention masks,
         # from the per-pixel embeddings resized to each level (see _attention_mask)
         intermediate = not self.final_predictions_only
-        level_features: Dict[Tuple[int, int], Tensor] = {}
+        level_features: Dict[str, Tensor] = {}
         predictions: List[Tuple[Tensor, Tensor]] = []
         attn_mask = None
         for i in range(self.num_layers + 1):
@@ -257,20 +267,28 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         """Class logits float (B, N, K+1) and mask logits float (B, N, H, W) of the (N, B, C) queries:
         ``class_embed`` and the dot product of the mask embedding with the per-pixel embeddings."""
         decoded = self.decoder_norm(output).transpose(0, 1)
-        return self.class_embed(decoded), torch.einsum("bqc,bchw->bqhw", self.mask_embed(decoded), mask_features)
+        return self.class_embed(decoded), self._mask_logits(self.mask_embed(decoded), mask_features)
+
+    def _mask_logits(self, mask_embedding: Tensor, mask_features: Tensor) -> Tensor:
+        """The mask logits (B, N, H, W): the dot product of each query's mask embedding (B, N, mask_dim)
+        with the per-pixel embeddings (B, mask_dim, H, W). A subclass whose queries predict other
+        masks (e.g. the video decoder's mask tubes) overrides this."""
+        return torch.einsum("bqc,bchw->bqhw", mask_embedding, mask_features)
 
     def _attention_mask(self, output: Tensor, mask_features: Tensor, size: Sequence[int],
-                        level_features: Dict[Tuple[int, int], Tensor]) -> Tensor:
+                        level_features: Dict[str, Tensor]) -> Tensor:
         """The attention mask of the queries' prediction at inference: the mask computed only at the
         level's resolution, from the per-pixel embeddings resized to it (cached in
         ``level_features``). Bilinear resizing is linear, so this equals resizing the full mask,
         up to float rounding."""
-        key = (int(size[0]), int(size[1]))
+        size = (size[0], size[1])
+        # the sizes' text is the key: symbolic sizes (torch.export) are not hashable, and int() would fix
+        # them to the traced image's
+        key = str(size)
         if key not in level_features:
-            level_features[key] = F.interpolate(mask_features, size=key, mode="bilinear", align_corners=False)
+            level_features[key] = F.interpolate(mask_features, size=size, mode="bilinear", align_corners=False)
         embedding = self.mask_embed(self.decoder_norm(output).transpose(0, 1))
-        logits = torch.einsum("bqc,bchw->bqhw", embedding, level_features[key])
-        return masked_attention_mask(logits, key, self.num_heads)
+        return masked_attention_mask(self._mask_logits(embedding, level_features[key]), size, self.num_heads)
 
     def _check_inputs(self, x: Sequence[Tensor], mask_features: Tensor) -> None:
         if not isinstance(x, (list, tuple)) or len(x) != self.num_feature_levels:

@@ -8,6 +8,7 @@ from .cityscapes_panoptic import load_cityscapes_panoptic
 from .panoptic_ids import IdGenerator, id2rgb, rgb2id
 from .categories import available_category_tables, load_categories, stuff_classes_and_colors
 from .sem_seg import load_sem_seg, register_sem_seg_dataset
+from .ytvis import load_ytvis_json, register_ytvis_instances
 
 __all__ = [
     "IdGenerator",
@@ -24,7 +25,9 @@ __all__ = [
     "rgb2id",
     "load_categories",
     "load_sem_seg",
+    "load_ytvis_json",
     "register_all_ade20k",
     "register_sem_seg_dataset",
+    "register_ytvis_instances",
     "stuff_classes_and_colors",
 ]

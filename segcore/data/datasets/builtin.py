@@ -17,7 +17,8 @@ from .coco import register_all_coco_instances
 from .coco_panoptic import register_all_coco_panoptic
 from .coco_stuff import register_all_coco_stuff_10k
 from .mapillary_vistas import register_all_mapillary_vistas, register_all_mapillary_vistas_panoptic
-from .quickstart import register_all_quickstart, register_all_quickstart_panoptic
+from .quickstart import register_all_quickstart, register_all_quickstart_panoptic, register_all_quickstart_ytvis
+from .ytvis import register_all_ytvis
 
 __all__ = ["register_all_builtin", "get_datasets_root"]
 
@@ -34,7 +35,7 @@ def register_all_builtin(root: Optional[str] = None) -> None:
         root: the datasets folder; None (the default used on import) makes the loaders read
             ``$DETECTRON2_DATASETS`` each time a dataset is loaded (ADE20K-150 semantic binds
             the folder seen now). The quickstart datasets (written by ``segcore.quickstart``)
-            are registered too.
+            are registered too, and the YouTube-VIS / OVIS videos (:mod:`.ytvis`).
     """
     register_all_ade20k(get_datasets_root() if root is None else root)
     register_all_ade20k_panoptic(root)
@@ -47,8 +48,10 @@ def register_all_builtin(root: Optional[str] = None) -> None:
     register_all_cityscapes_panoptic(root)
     register_all_mapillary_vistas(root)
     register_all_mapillary_vistas_panoptic(root)
+    register_all_ytvis(root)
     register_all_quickstart(root)
     register_all_quickstart_panoptic(root)
+    register_all_quickstart_ytvis(root)
 
 
 if __name__.endswith(".builtin"):

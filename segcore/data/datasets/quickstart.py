@@ -7,6 +7,8 @@ name                               files (under ``$DETECTRON2_DATASETS``, defaul
                                    (the ADE20K semantic layout)
 ``quickstart_panoptic_{train,val}`` ``quickstart_ade/quickstart_panoptic_{train,val}{/,.json}`` (COCO panoptic)
 ``quickstart_instance_{train,val}`` ``quickstart_ade/quickstart_instance_{train,val}.json`` (COCO instances)
+``quickstart_ytvis_{train,val}``    ``quickstart_ytvis/{train,valid}.json``, ``quickstart_ytvis/{train,valid}/JPEGImages``
+                                   (videos, the YouTube-VIS layout)
 =================================  ============================================================
 
 Reading them needs only the standard readers of these formats and the category table
@@ -30,30 +32,41 @@ from .coco import load_coco_json
 from .coco_panoptic import load_panoptic_json
 from .paths import datasets_root
 from .sem_seg import load_sem_seg, register_sem_seg_dataset
+from .ytvis import load_ytvis_json
 
 __all__ = [
     "DATASET_DIRNAME",
+    "VIDEO_DATASET_DIRNAME",
     "GENERATE_COMMAND",
     "IGNORE_LABEL",
     "QUICKSTART_INSTANCE_SPLITS",
     "QUICKSTART_PANOPTIC_SPLITS",
     "QUICKSTART_SEM_SEG_SPLITS",
     "QUICKSTART_TABLE",
+    "QUICKSTART_YTVIS_SPLITS",
     "get_quickstart_panoptic_meta",
+    "get_quickstart_ytvis_meta",
     "load_quickstart_categories",
     "load_quickstart_instances",
     "load_quickstart_panoptic",
     "load_quickstart_sem_seg",
+    "load_quickstart_ytvis",
     "quickstart_dataset_dir",
     "quickstart_sem_seg_roots",
+    "quickstart_video_dataset_dir",
+    "quickstart_ytvis_paths",
     "register_all_quickstart",
     "register_all_quickstart_panoptic",
+    "register_all_quickstart_ytvis",
+    "register_quickstart_datasets",
 ]
 
 #: the category table, ``segcore/data/categories/quickstart.json``
 QUICKSTART_TABLE = "quickstart"
 #: the dataset folder under a datasets root
 DATASET_DIRNAME = "quickstart_ade"
+#: the video dataset folder under a datasets root
+VIDEO_DATASET_DIRNAME = "quickstart_ytvis"
 #: label-map value of unlabelled pixels, as in Detectron2's ADE20K loader
 IGNORE_LABEL = 255
 #: the command that writes the files (named by the errors of the loaders)
@@ -74,6 +87,11 @@ QUICKSTART_PANOPTIC_SPLITS: Dict[str, Tuple[str, str]] = {
 QUICKSTART_INSTANCE_SPLITS: Dict[str, Tuple[str, str]] = {
     "quickstart_instance_train": ("training", "train"),
     "quickstart_instance_val": ("validation", "val"),
+}
+#: dataset name -> the YouTube-VIS split folder (``train`` / ``valid``, as ``ytvis_2019/``)
+QUICKSTART_YTVIS_SPLITS: Dict[str, str] = {
+    "quickstart_ytvis_train": "train",
+    "quickstart_ytvis_val": "valid",
 }
 
 
@@ -254,3 +272,81 @@ def register_all_quickstart_panoptic(root: Optional[str] = None) -> None:
             evaluator_type="coco", json_file=p["json_file"], image_root=p["image_root"],
             thing_classes=[c["name"] for c in things], thing_colors=[list(c["color"]) for c in things],
             thing_dataset_id_to_contiguous_id={c["id"]: i for i, c in enumerate(things)})
+
+
+def quickstart_video_dataset_dir(root: str) -> str:
+    """``<root>/quickstart_ytvis``: the video dataset folder under a datasets root."""
+    return os.path.join(os.path.expanduser(root), VIDEO_DATASET_DIRNAME)
+
+
+def quickstart_ytvis_paths(split: str, root: Optional[str] = None) -> Tuple[str, str]:
+    """(image_root, json_file) of a video split ("train" or "valid"), in the YouTube-VIS layout
+    (``<root>/quickstart_ytvis/<split>/JPEGImages``, ``<root>/quickstart_ytvis/<split>.json``);
+    ``root=None`` reads ``$DETECTRON2_DATASETS`` now."""
+    dataset_dir = quickstart_video_dataset_dir(datasets_root() if root is None else root)
+    return os.path.join(dataset_dir, split, "JPEGImages"), os.path.join(dataset_dir, f"{split}.json")
+
+
+def get_quickstart_ytvis_meta() -> dict:
+    """Metadata of the video set: its classes are the quickstart things, with YouTube-VIS-style
+    category ids 1..K in table order (``thing_dataset_id_to_contiguous_id`` {1: 0, ...})."""
+    things = [c for c in load_quickstart_categories() if c["isthing"]]
+    return {"thing_classes": [c["name"] for c in things], "thing_colors": [list(c["color"]) for c in things],
+            "thing_dataset_id_to_contiguous_id": {i + 1: i for i in range(len(things))}}
+
+
+def load_quickstart_ytvis(split: str, root: Optional[str] = None) -> List[dict]:
+    """Load a video split as YouTube-VIS video records (:func:`~segcore.data.datasets.ytvis.load_ytvis_json`),
+    resolving the root at call time. The metadata is the one set at registration (the json's
+    categories are the quickstart things, ids 1..K): loading does not rewrite it.
+
+    Raises:
+        FileNotFoundError: the split was not written (the message gives the command that writes it).
+    """
+    image_root, json_file = quickstart_ytvis_paths(split, root)
+    if not os.path.exists(json_file):
+        raise FileNotFoundError(
+            f"quickstart video file {json_file} does not exist; write the video set with "
+            f"`{GENERATE_COMMAND} --videos --root {os.path.dirname(os.path.dirname(json_file))}`")
+    return load_ytvis_json(json_file, image_root)
+
+
+def register_all_quickstart_ytvis(root: Optional[str] = None) -> None:
+    """Register ``quickstart_ytvis_train`` and ``quickstart_ytvis_val`` (evaluator type ``ytvis``;
+    names already registered are left alone).
+
+    Args:
+        root: as for :func:`register_all_quickstart`.
+    """
+    meta = get_quickstart_ytvis_meta()
+    for name, split in QUICKSTART_YTVIS_SPLITS.items():
+        if name in DatasetCatalog:
+            continue
+        DatasetCatalog.register(name, functools.partial(load_quickstart_ytvis, split, root))
+        image_root, json_file = quickstart_ytvis_paths(split, root)
+        MetadataCatalog.get(name).set(evaluator_type="ytvis", json_file=json_file, image_root=image_root, **meta)
+
+
+def register_quickstart_datasets(root: Optional[str]) -> None:
+    """Register every quickstart dataset (semantic, panoptic, instance, video) under ``root``,
+    replacing the registrations made on import.
+
+    The registrations made on import bind the metadata paths (``json_file``, ``panoptic_json``,
+    ...) that the evaluators read to the root seen then; a caller that chooses the root later (the
+    quickstart with ``--datasets-root``) calls this so that evaluation reads the same files as
+    training.
+
+    Args:
+        root: the datasets root that holds ``quickstart_ade/`` and ``quickstart_ytvis/``; None
+            registers as on import (loaders read ``$DETECTRON2_DATASETS`` when they run).
+    """
+    names = [*QUICKSTART_SEM_SEG_SPLITS, *QUICKSTART_PANOPTIC_SPLITS, *QUICKSTART_INSTANCE_SPLITS,
+             *QUICKSTART_YTVIS_SPLITS]
+    for name in names:
+        if name in DatasetCatalog:
+            DatasetCatalog.remove(name)
+        if name in MetadataCatalog:
+            MetadataCatalog.remove(name)
+    register_all_quickstart(root)
+    register_all_quickstart_panoptic(root)
+    register_all_quickstart_ytvis(root)

@@ -37,7 +37,14 @@ def test_a_non_default_value_is_refused_with_the_key_and_the_reason(tmp_path, ke
     path = tmp_path / "cfg.yaml"
     path.write_text(_yaml_for(key, node))
     assert setup_cfg(str(path)) is not None  # the default itself is fine
-    path.write_text(_yaml_for(key, _other_value(node)))
+    equivalent = UNSUPPORTED_KEYS[key].equivalent_values
+    for value in equivalent:  # so are the values that mean the same here
+        path.write_text(_yaml_for(key, value))
+        assert setup_cfg(str(path)) is not None
+    other = _other_value(node)
+    if any(other == value for value in equivalent):  # a bool whose both values are accepted (MODEL.MASK_ON)
+        return
+    path.write_text(_yaml_for(key, other))
     with pytest.raises(ConfigError, match=re.escape(key)) as e:
         setup_cfg(str(path))
     assert UNSUPPORTED_KEYS[key].reason in str(e.value)

@@ -12,7 +12,9 @@ from segcore.data.datasets.quickstart import (
     DATASET_DIRNAME,
     GENERATE_COMMAND,
     QUICKSTART_SEM_SEG_SPLITS,
+    VIDEO_DATASET_DIRNAME,
     load_quickstart_categories,
+    register_quickstart_datasets,
 )
 from tests.paths import REPO_ROOT
 
@@ -51,6 +53,22 @@ def test_registered_panoptic_and_instance_datasets_load(quickstart_root, monkeyp
     assert sum(len(d["annotations"]) for d in instances) == sum(
         s["isthing"] for d in dicts for s in d["segments_info"])
     assert {a["category_id"] for d in instances for a in d["annotations"]} <= set(range(5))
+
+
+def test_registering_under_a_root_binds_the_paths_evaluators_read(tmp_path):
+    """Evaluators read metadata paths; a root chosen after import must reach them."""
+    try:
+        register_quickstart_datasets(str(tmp_path))
+        assert MetadataCatalog.get("quickstart_ytvis_val").json_file == str(
+            tmp_path / VIDEO_DATASET_DIRNAME / "valid.json")
+        assert MetadataCatalog.get("quickstart_instance_val").json_file.startswith(str(tmp_path / DATASET_DIRNAME))
+        assert MetadataCatalog.get("quickstart_panoptic_val").panoptic_json.startswith(
+            str(tmp_path / DATASET_DIRNAME))
+        with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+            DatasetCatalog.get("quickstart_sem_seg_val")
+    finally:
+        register_quickstart_datasets(None)
+    assert not MetadataCatalog.get("quickstart_ytvis_val").json_file.startswith(str(tmp_path))
 
 
 def test_missing_quickstart_panoptic_names_the_generate_command(tmp_path, monkeypatch):
