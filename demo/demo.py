@@ -7,6 +7,7 @@ The command line of Detectron2's and Mask2Former's ``demo/demo.py``::
         --input photos/*.jpg --output vis/ --opts MODEL.WEIGHTS model_final.pkl
     python demo/demo.py --config-file CONFIG --video-input clip.mp4 --output vis/
     python demo/demo.py --config-file CONFIG --webcam
+    python demo/demo.py --exported export/m2f_ade --input photo.jpg --output vis/   # an exported model
 
 ``--input`` takes paths, folders (their image files) and glob patterns (quote them to let the demo
 expand them). Without
@@ -76,7 +77,11 @@ def setup_cfg(args: argparse.Namespace):
 def get_parser() -> argparse.ArgumentParser:
     """The demo's command line (Detectron2's demo options)."""
     parser = argparse.ArgumentParser(description="Draw segmentation predictions on images, a video or a webcam.")
-    parser.add_argument("--config-file", required=True, metavar="FILE", help="path to a config file")
+    parser.add_argument("--config-file", metavar="FILE", help="path to a config file (not needed with --exported)")
+    parser.add_argument("--exported", metavar="DIR",
+                        help="run an exported model (tools/deploy/export_model.py: model.onnx on onnxruntime, "
+                             "model.pt2 or model_aoti.pt2) instead of building one from a config; names and colours come from its "
+                             "export_info.json")
     parser.add_argument("--webcam", action="store_true", help="take frames from the default webcam")
     parser.add_argument("--video-input", metavar="FILE", help="path to a video file")
     parser.add_argument(
@@ -339,6 +344,10 @@ def main(argv: Optional[List[str]] = None):
     """
     parser = get_parser()
     args = parser.parse_args(argv)
+    if bool(args.config_file) == bool(args.exported):
+        parser.error("give exactly one of --config-file and --exported")
+    if args.exported and args.opts:
+        parser.error("--opts changes a config: an exported model has none (export again with the changes)")
     sources = [bool(args.input), bool(args.video_input), args.webcam]
     if sum(sources) != 1:
         parser.error("give exactly one of --input, --video-input and --webcam")
@@ -368,9 +377,15 @@ def main(argv: Optional[List[str]] = None):
 
     setup_logging()
     logger.info("Arguments: " + str(args))
-    cfg = setup_cfg(args)
-    demo = VisualizationDemo(cfg, confidence_threshold=args.confidence_threshold,
-                             draw="auto" if args.draw == "all" else args.draw)
+    draw = "auto" if args.draw == "all" else args.draw
+    if args.exported:
+        from segcore.export import ExportedPredictor
+
+        predictor = ExportedPredictor(args.exported)
+        demo = VisualizationDemo(None, confidence_threshold=args.confidence_threshold, draw=draw,
+                                 metadata=predictor.metadata, predictor=predictor)
+    else:
+        demo = VisualizationDemo(setup_cfg(args), confidence_threshold=args.confidence_threshold, draw=draw)
 
     if inputs:
         return run_on_images(demo, inputs, args.output, draw_all=args.draw == "all")

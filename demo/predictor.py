@@ -188,7 +188,8 @@ class VisualizationDemo:
     :func:`sem_seg_to_labels`).
 
     Args:
-        cfg: a frozen config (``segcore.config.get_cfg()`` + family keys + file).
+        cfg: a frozen config (``segcore.config.get_cfg()`` + family keys + file); None when both
+            ``metadata`` and ``predictor`` are given (e.g. an exported model).
         instance_mode: a :class:`ColorMode`.
         parallel: run the model in separate processes (one per GPU, or one on CPU), so that
             drawing a video frame overlaps with predicting the next ones.

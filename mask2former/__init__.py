@@ -8,6 +8,7 @@ mappers (``coco_instance_lsj``, ``coco_panoptic_lsj``). The meta-architecture is
 names decides the criterion and the panoptic convention.
 """
 from . import data  # noqa: F401  (registers the LSJ mappers)
+from . import export  # noqa: F401  (declares ms_deform_attn to the exporters: segcore.export)
 from . import modeling  # noqa: F401  (registers the pixel decoder, transformer decoder and criterion)
 from .config import add_maskformer2_config
 from .ops import MSDeformAttn, ms_deform_attn

@@ -11,6 +11,8 @@ and, with ``--compare hf``, the Hugging Face transformers port of the same archi
     python tools/benchmark.py --config-file CONFIG --task train --batch-size 2 --input-size 512 512
     # the training data loader (mapper + batching) of DATASETS.TRAIN
     python tools/benchmark.py --config-file configs/quickstart/maskformer_R18_quickstart.yaml --task data
+    # eager PyTorch against its ONNX (onnxruntime) and torch.export exports, same image, same run
+    python tools/benchmark.py --config-file CONFIG --input-size 512 768 --threads 2 --exported export/onnx export/pt2
     # the latency plot of several --json results
     python tools/benchmark.py --plot docs/benchmarks_latency.png --from-json a.json b.json
 
@@ -24,7 +26,9 @@ functions for the same outputs (``post_process_semantic_segmentation`` / ``_pano
 alternately, call by call, so that both see the same machine load. Weights are random (the
 config's ``MODEL.WEIGHTS`` is ignored unless ``--weights`` is given); the HF Mask2Former gets our
 weights converted (``tools/convert-hf-mask2former-to-d2.py``: the same function), the HF MaskFormer
-its own random initialization (no converter exists).
+its own random initialization (no converter exists). ``--exported DIR`` adds exported models
+(:class:`segcore.export.ExportedPredictor`: the same resize, the exported network, the same
+post-processing), timed alternately with the eager model; their weights are the export's.
 
 Reported per implementation: the median, min and max latency per image (seconds), throughput
 (images / s at the median), the split of the median call into pre-processing, network and
@@ -58,6 +62,7 @@ from segcore.benchmark import (  # noqa: E402
     PRECISION_NAMES,
     BenchmarkSettings,
     benchmark_config,
+    exported_runner_factory,
     format_load_average,
     format_profile,
     format_table,
@@ -90,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--iters", type=int, default=10, help="timed calls / iterations / batches")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (the first one is reported apart)")
     parser.add_argument("--compare", choices=("hf",), help="also time the Hugging Face port in the same run")
+    parser.add_argument("--exported", nargs="+", default=[], metavar="DIR",
+                        help="also time these export folders (tools/deploy/export_model.py: onnxruntime for "
+                             "model.onnx, the torch.export program for model.pt2, the AOTInductor package for "
+                             "model_aoti.pt2) in the same run; without "
+                             "--config-file, the first export's config file is used")
     parser.add_argument("--weights", default="", help="weights to load (default: random; MODEL.WEIGHTS is ignored)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights and images")
     parser.add_argument("--profile", action="store_true",
@@ -115,7 +125,8 @@ def _measure(args: argparse.Namespace, settings: BenchmarkSettings) -> dict:
         from mask2former.benchmark_hf import HFInference
 
         compare = HFInference
-    return run_inference(cfg, settings, compare=compare)
+    others = [exported_runner_factory(d) for d in args.exported]
+    return run_inference(cfg, settings, compare=compare, others=others)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
@@ -130,6 +141,12 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         plot(args.from_json, args.plot)
         print(f"Wrote {args.plot}")
         return {"plot": args.plot}
+    if args.exported and args.task != "inference":
+        raise ValueError("--exported times inference only")
+    if not args.config_file and args.exported:
+        from segcore.export import read_export_info
+
+        args.config_file = read_export_info(args.exported[0], check_model_file=False).config_file or None
     if not args.config_file:
         raise ValueError("--config-file is required (or --plot with --from-json)")
     settings = BenchmarkSettings(

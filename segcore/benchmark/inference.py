@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import statistics
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -123,7 +123,8 @@ def _images(cfg, settings: BenchmarkSettings) -> Tuple[List[np.ndarray], str]:
     return dataset_images(name, max(settings.batch_size, 8)), f"images of {name}"
 
 
-def run_inference(cfg, settings: BenchmarkSettings, *, compare: Optional[RunnerFactory] = None) -> dict:
+def run_inference(cfg, settings: BenchmarkSettings, *, compare: Optional[RunnerFactory] = None,
+                  others: Sequence[RunnerFactory] = ()) -> dict:
     """Time the config's model (and ``compare``'s implementation) end to end on the same images.
 
     Args:
@@ -131,6 +132,8 @@ def run_inference(cfg, settings: BenchmarkSettings, *, compare: Optional[RunnerF
         settings: images (``input_size`` or a dataset), batch size, warm-up and timed calls, profile.
         compare: builds a second implementation from the config and our model (e.g. the Hugging
             Face port of the family), timed alternately with ours.
+        others: more implementations timed alternately with ours (e.g. exported files:
+            :func:`~.exported.exported_runner_factory`); no ratio is reported for them.
 
     Returns:
         ``{implementation name: entry, ..., "input": what the images are}`` and, with ``compare``,
@@ -149,6 +152,8 @@ def run_inference(cfg, settings: BenchmarkSettings, *, compare: Optional[RunnerF
     implementations: List[InferenceRunner] = [OurInference(cfg=cfg)]
     if compare is not None:
         implementations.append(compare(cfg=cfg, our_model=implementations[0].model, seed=settings.seed))
+    for factory in others:
+        implementations.append(factory(cfg=cfg, our_model=implementations[0].model, seed=settings.seed))
     device = torch.device(cfg.MODEL.DEVICE).type
     meters = {impl.name: MemoryMeter(device=device) for impl in implementations}
     times: Dict[str, List[float]] = {impl.name: [] for impl in implementations}
@@ -184,8 +189,8 @@ def run_inference(cfg, settings: BenchmarkSettings, *, compare: Optional[RunnerF
         entry.update(meters[impl.name].as_dict())
         entry.update(impl.describe())
         results[impl.name] = entry
-    if len(implementations) == 2:
-        ours, theirs = (results[impl.name]["median_s"] for impl in implementations)
+    if compare is not None:
+        ours, theirs = (results[impl.name]["median_s"] for impl in implementations[:2])
         results["ratio_ours_to_hf"] = ours / theirs
     results["input"] = source
     if settings.profile:

@@ -19,6 +19,7 @@ from segcore.checkpoint import AmbiguousMatchError, CheckpointReadError, Incompl
 from segcore.config import ConfigError
 from segcore.data import UnknownDatasetError
 from segcore.data.detection_utils import ImageReadError, LabelOutOfRangeError, SizeMismatchError
+from segcore.export.errors import ExportedFilesError, ExportedInputError, ExportError
 
 from .output_lock import OutputDirError
 
@@ -27,7 +28,7 @@ __all__ = ["USER_ERRORS", "UserErrorExit", "run_cli", "user_error_message"]
 #: errors that describe a mistake in the user's input, each with a message naming it
 USER_ERRORS = (ConfigError, CheckpointReadError, NonFiniteWeightsError, IncompleteWeightsError, AmbiguousMatchError,
                UnknownDatasetError, OutputDirError, ImageReadError, SizeMismatchError, LabelOutOfRangeError,
-               FileNotFoundError)
+               FileNotFoundError, ExportError, ExportedFilesError, ExportedInputError)
 
 #: the exit status of a command stopped by a user error
 USER_ERROR_STATUS = 1

@@ -7,7 +7,7 @@ linear2, norm2}`` (under the pixel decoder's ``transformer``).
 from __future__ import annotations
 
 import copy
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -77,18 +77,27 @@ class MSDeformAttnTransformerEncoder(nn.Module):
         the query attends to (no padding: the valid ratios of Deformable DETR are all 1)."""
         points = []
         for h, w in shapes:
-            ys = torch.linspace(0.5, h - 0.5, h, dtype=torch.float32, device=device) / h
-            xs = torch.linspace(0.5, w - 0.5, w, dtype=torch.float32, device=device) / w
+            # (arange + 0.5) equals linspace(0.5, h - 0.5, h) exactly (integers + 0.5 in float32) and,
+            # unlike linspace's step count, keeps a symbolic h symbolic under torch.export
+            ys = (torch.arange(h, dtype=torch.float32, device=device) + 0.5) / h
+            xs = (torch.arange(w, dtype=torch.float32, device=device) + 0.5) / w
             grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
             points.append(torch.stack((grid_x.reshape(-1), grid_y.reshape(-1)), dim=-1))
         points = torch.cat(points, dim=0)  # (S, 2)
         return points[None, :, None, :].expand(batch_size, -1, len(shapes), -1)
 
     def forward(self, src: Tensor, spatial_shapes: Tensor, level_start_index: Tensor, pos: Optional[Tensor] = None,
-                padding_mask: Optional[Tensor] = None) -> Tensor:
+                padding_mask: Optional[Tensor] = None, *,
+                shapes: Optional[Sequence[Tuple[int, int]]] = None) -> Tensor:
         """src, pos: (N, S, C); spatial_shapes (L, 2) int64; level_start_index (L,) int64;
-        padding_mask (N, S) bool or None. Returns (N, S, C)."""
-        reference_points = self.reference_points(spatial_shapes.tolist(), src.shape[0], src.device)
+        padding_mask (N, S) bool or None. Returns (N, S, C).
+
+        ``shapes``: the (H_l, W_l) of ``spatial_shapes`` as Python (or symbolic) integers, when the
+        caller has them: the reference points are then computed without reading the tensor's
+        values, so that ``torch.export`` traces the encoder with dynamic image sizes."""
+        if shapes is None:
+            shapes = spatial_shapes.tolist()
+        reference_points = self.reference_points(shapes, src.shape[0], src.device)
         output = src
         for layer in self.layers:
             output = layer(output, pos, reference_points, spatial_shapes, level_start_index, padding_mask)
@@ -157,7 +166,17 @@ class MSDeformAttnTransformerEncoderOnly(nn.Module):
         src_flatten = torch.cat([src.flatten(2).transpose(1, 2) for src in srcs], dim=1)
         pos_flatten = torch.cat([pos.flatten(2).transpose(1, 2) + self.level_embed[level].view(1, 1, -1)
                                  for level, pos in enumerate(pos_embeds)], dim=1)
-        spatial_shapes = torch.as_tensor(shapes, dtype=torch.long, device=src_flatten.device)
+        spatial_shapes = shape_tensor(shapes, src_flatten.device)
         sizes = spatial_shapes.prod(1)
         level_start_index = torch.cat((sizes.new_zeros((1,)), sizes.cumsum(0)[:-1]))
-        return self.encoder(src_flatten, spatial_shapes, level_start_index, pos_flatten)
+        return self.encoder(src_flatten, spatial_shapes, level_start_index, pos_flatten, shapes=shapes)
+
+
+def shape_tensor(shapes: Sequence[Tuple[int, int]], device: torch.device) -> Tensor:
+    """The levels' (H_l, W_l) as an int64 (L, 2) tensor on ``device``.
+
+    Built element by element with ``torch.full`` rather than ``torch.as_tensor``: under
+    ``torch.export`` the sizes are symbolic, and ``as_tensor`` would fix them to the traced values
+    (the exported graph would then serve one image size only)."""
+    return torch.stack([torch.stack([torch.full((), size, dtype=torch.long, device=device) for size in hw])
+                        for hw in shapes])

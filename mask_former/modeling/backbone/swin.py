@@ -21,7 +21,7 @@ import torch.utils.checkpoint
 from torch import nn
 
 from segcore.config import configurable
-from segcore.layers import ShapeSpec
+from segcore.layers import ShapeSpec, ceil_to_multiple
 from segcore.modeling import BACKBONE_REGISTRY, Backbone
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "SwinTransformer",
     "SwinTransformerBlock",
     "WindowAttention",
+    "crop_map",
     "relative_position_index",
     "shifted_window_attention_mask",
     "window_partition",
@@ -58,7 +59,10 @@ def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
     """
     b, h, w, c = x.shape
     x = x.view(b, h // window_size, window_size, w // window_size, window_size, c)
-    return x.permute(0, 1, 3, 2, 4, 5).contiguous().view(-1, window_size, window_size, c)
+    # clone rather than contiguous(): always a copy (as contiguous() is here), without asking whether the
+    # permuted tensor happens to be contiguous, which depends on a map of a single window
+    return x.permute(0, 1, 3, 2, 4, 5).clone(memory_format=torch.contiguous_format).view(-1, window_size,
+                                                                                          window_size, c)
 
 
 def window_reverse(windows: torch.Tensor, window_size: int, height: int, width: int) -> torch.Tensor:
@@ -75,7 +79,20 @@ def window_reverse(windows: torch.Tensor, window_size: int, height: int, width: 
     nh, nw = height // window_size, width // window_size
     b = windows.shape[0] // (nh * nw)
     x = windows.view(b, nh, nw, window_size, window_size, -1)
-    return x.permute(0, 1, 3, 2, 4, 5).contiguous().view(b, height, width, -1)
+    return x.permute(0, 1, 3, 2, 4, 5).clone(memory_format=torch.contiguous_format).view(b, height, width, -1)
+
+
+def crop_map(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The top-left (height, width) of a (B, H', W', C) map, i.e. ``x[:, :height, :width]`` (the map
+    without its window padding), as a new contiguous tensor.
+
+    Gathered with ``index_select`` rather than sliced: the same values, but no layout that depends on
+    whether padding was added, so ``torch.export`` keeps height and width symbolic (one exported
+    graph for every image size).
+    """
+    rows = torch.arange(height, device=x.device)
+    cols = torch.arange(width, device=x.device)
+    return x.index_select(1, rows).index_select(2, cols)
 
 
 def relative_position_index(window_size: Tuple[int, int]) -> torch.Tensor:
@@ -117,13 +134,14 @@ def shifted_window_attention_mask(
         float32 (num_windows, ws*ws, ws*ws) with 0 (may attend) and -100 (masked), windows in the
         order of :func:`window_partition`.
     """
-    region = torch.zeros((1, height, width, 1), device=device)
-    bands = (slice(0, -window_size), slice(-window_size, -shift_size), slice(-shift_size, None))
-    label = 0
-    for hs in bands:
-        for ws in bands:
-            region[:, hs, ws, :] = label
-            label += 1
+    # region label 3 * (row band) + (column band), bands [0, -ws), [-ws, -shift), [-shift, end): computed
+    # from the indices rather than written into slices, so that a symbolic size never becomes the
+    # size of a (possibly empty) slice, which torch.export would specialize on
+    def bands(size: int) -> torch.Tensor:
+        index = torch.arange(size, device=device)
+        return (index >= size - window_size).long() + (index >= size - shift_size).long()
+
+    region = (3 * bands(height)[:, None] + bands(width)[None, :]).to(torch.float32).view(1, height, width, 1)
     region_windows = window_partition(region, window_size).view(-1, window_size * window_size)
     different = region_windows.unsqueeze(1) != region_windows.unsqueeze(2)
     return torch.zeros(different.shape, device=device).masked_fill(different, MASKED_LOGIT)
@@ -193,7 +211,7 @@ class PatchEmbed(nn.Module):
         """x: (B, in_chans, H, W) -> (B, embed_dim, ceil(H / p), ceil(W / p))."""
         h, w = x.shape[-2:]
         p = self.patch_size
-        x = F.pad(x, (0, (p - w % p) % p, 0, (p - h % p) % p))
+        x = F.pad(x, (0, ceil_to_multiple(w, p) - w, 0, ceil_to_multiple(h, p) - h))
         x = self.proj(x)
         if self.norm is not None:
             x = self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
@@ -342,9 +360,8 @@ class SwinTransformerBlock(nn.Module):
         ws = self.window_size
         shortcut = x
         x = self.norm1(x).view(b, height, width, c)
-        pad_b, pad_r = (ws - height % ws) % ws, (ws - width % ws) % ws
-        x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
-        hp, wp = height + pad_b, width + pad_r
+        hp, wp = ceil_to_multiple(height, ws), ceil_to_multiple(width, ws)
+        x = F.pad(x, (0, 0, 0, wp - width, 0, hp - height))
         if self.shift_size > 0:
             x = torch.roll(x, shifts=(-self.shift_size, -self.shift_size), dims=(1, 2))
         else:
@@ -354,7 +371,7 @@ class SwinTransformerBlock(nn.Module):
         x = window_reverse(windows.view(-1, ws, ws, c), ws, hp, wp)
         if self.shift_size > 0:
             x = torch.roll(x, shifts=(self.shift_size, self.shift_size), dims=(1, 2))
-        x = x[:, :height, :width, :].reshape(b, height * width, c)
+        x = crop_map(x, height, width).reshape(b, height * width, c)
         x = shortcut + self.drop_path(x)
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
@@ -375,7 +392,8 @@ class PatchMerging(nn.Module):
         b, length, c = x.shape
         if length != height * width:
             raise ValueError(f"PatchMerging: got {length} tokens for a {height}x{width} map")
-        x = F.pad(x.view(b, height, width, c), (0, 0, 0, width % 2, 0, height % 2))
+        x = F.pad(x.view(b, height, width, c),
+                  (0, 0, 0, ceil_to_multiple(width, 2) - width, 0, ceil_to_multiple(height, 2) - height))
         # order (top-left, bottom-left, top-right, bottom-right), as the official checkpoints expect
         x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], dim=-1)
         return self.reduction(self.norm(x.view(b, -1, 4 * c)))
@@ -466,7 +484,7 @@ class BasicLayer(nn.Module):
     def forward_blocks(self, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """The stage's Swin blocks. x: (B, H*W, C) tokens of an H x W map -> (B, H*W, C)."""
         ws = self.window_size
-        hp, wp = -(-height // ws) * ws, -(-width // ws) * ws
+        hp, wp = ceil_to_multiple(height, ws), ceil_to_multiple(width, ws)
         attn_mask = None
         if len(self.blocks) > 1 and self.shift_size > 0:
             attn_mask = shifted_window_attention_mask(hp, wp, ws, self.shift_size, device=x.device).to(x.dtype)
@@ -481,7 +499,7 @@ class BasicLayer(nn.Module):
         """The downsampling: ``(next_x, next_height, next_width)``; ``(x, height, width)`` without one."""
         if self.downsample is None:
             return x, height, width
-        return self.downsample(x, height, width), (height + 1) // 2, (width + 1) // 2
+        return self.downsample(x, height, width), ceil_to_multiple(height, 2) // 2, ceil_to_multiple(width, 2) // 2
 
     def forward(self, x: torch.Tensor, height: int, width: int) -> StageOutput:
         """

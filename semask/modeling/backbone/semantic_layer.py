@@ -13,14 +13,15 @@ released SeMask checkpoints load as they are.
 """
 from __future__ import annotations
 
-import math
 from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mask_former.modeling.backbone.swin import window_partition, window_reverse
+from segcore.layers import ceil_to_multiple
+
+from mask_former.modeling.backbone.swin import crop_map, window_partition, window_reverse
 
 __all__ = ["SemanticAttention", "SemanticLayer"]
 
@@ -131,13 +132,13 @@ class SemanticLayer(nn.Module):
         if self.window_size is None:
             return self._blocks(x)
         ws = self.window_size
-        hp, wp = math.ceil(height / ws) * ws, math.ceil(width / ws) * ws  # padded to whole windows
+        hp, wp = ceil_to_multiple(height, ws), ceil_to_multiple(width, ws)  # padded to whole windows
         x = F.pad(x.view(b, height, width, c), (0, 0, 0, wp - width, 0, hp - height))
         scores, x = self._blocks(window_partition(x, ws).view(-1, ws * ws, c))
 
         def to_tokens(windows: torch.Tensor) -> torch.Tensor:
             full = window_reverse(windows.view(-1, ws, ws, windows.shape[-1]), ws, hp, wp)
-            return full[:, :height, :width, :].reshape(b, height * width, -1)
+            return crop_map(full, height, width).reshape(b, height * width, -1)
 
         return to_tokens(scores), to_tokens(x)
 
