@@ -11,7 +11,6 @@ computed as the YouTube-VIS API does (:mod:`.ytvis_eval`).
 from __future__ import annotations
 
 import copy
-import itertools
 import json
 import logging
 import os
@@ -23,8 +22,7 @@ import torch
 from tabulate import tabulate
 
 from segcore.data import MetadataCatalog
-from segcore.evaluation import EVALUATOR_REGISTRY, DatasetEvaluator
-from segcore.utils import comm
+from segcore.evaluation import EVALUATOR_REGISTRY, DatasetEvaluator, gather_on_main_process
 from segcore.utils.file_io import PathManager
 
 from .ytvis_eval import STAT_NAMES, run_ytvis_eval
@@ -121,12 +119,9 @@ class YTVISEvaluator(DatasetEvaluator):
         self._predictions.extend(instances_to_ytvis_json(inputs, outputs))
 
     def evaluate(self) -> Optional[OrderedDict]:
-        predictions = self._predictions
-        if self._distributed:
-            comm.synchronize()
-            predictions = list(itertools.chain(*comm.gather(predictions, dst=0)))
-            if not comm.is_main_process():
-                return None
+        predictions = gather_on_main_process(self._predictions, self._distributed)
+        if predictions is None:
+            return None
         if len(predictions) == 0:
             logger.warning("YTVISEvaluator on '%s' did not receive valid predictions.", self._dataset_name)
             return OrderedDict()

@@ -16,10 +16,9 @@ import numpy as np
 import torch
 from tabulate import tabulate
 
-from segcore.utils import comm
 from segcore.utils.file_io import PathManager
 
-from .evaluator import DatasetEvaluator
+from .evaluator import DatasetEvaluator, gather_on_main_process
 
 __all__ = ["COCOEvaluator", "convert_to_coco_dict", "convert_to_coco_json", "instances_to_coco_json"]
 
@@ -269,12 +268,9 @@ class COCOEvaluator(DatasetEvaluator):
         Raises:
             KeyError: a predicted category is not a contiguous id of the dataset.
         """
-        predictions = self._predictions
-        if self._distributed:
-            comm.synchronize()
-            predictions = list(itertools.chain(*comm.gather(predictions, dst=0)))
-            if not comm.is_main_process():
-                return None
+        predictions = gather_on_main_process(self._predictions, self._distributed)
+        if predictions is None:
+            return None
         if len(predictions) == 0:
             logger.warning("COCOEvaluator on '%s' did not receive valid predictions.", self._dataset_name)
             return OrderedDict()

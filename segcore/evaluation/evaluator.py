@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import logging
 import time
 from collections import OrderedDict, abc
@@ -12,11 +13,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from segcore.utils import comm
 from segcore.utils.comm import get_world_size, is_main_process
 from segcore.utils.logger import log_every_n_seconds
 from segcore.utils.precision import inference_precision
 
-__all__ = ["DatasetEvaluator", "DatasetEvaluators", "inference_context", "inference_on_dataset"]
+__all__ = ["DatasetEvaluator", "DatasetEvaluators", "gather_on_main_process", "inference_context",
+           "inference_on_dataset"]
 
 class DatasetEvaluator:
     """Base class of evaluators: accumulate (input, output) pairs, then compute metrics.
@@ -42,6 +45,18 @@ class DatasetEvaluator:
         Returns:
             dict ``{task: {metric: float}}`` on the main process (``None`` or ``{}`` elsewhere).
         """
+
+
+
+def gather_on_main_process(items: list, distributed: bool):
+    """The ``items`` of every process concatenated in rank order on the main process, None on the
+    others (an evaluator's ``evaluate`` then returns None there); ``items`` itself when not
+    ``distributed``."""
+    if not distributed:
+        return items
+    comm.synchronize()
+    gathered = list(itertools.chain(*comm.gather(items, dst=0)))
+    return gathered if comm.is_main_process() else None
 
 
 class DatasetEvaluators(DatasetEvaluator):
